@@ -29,7 +29,8 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
-int	 xvasprintf(char **, const char *, va_list);
+int	 xvasprintf(char **, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
 
 /* log.c: leveled logging to stderr; never pass secrets or e-mail addresses. */
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
@@ -74,6 +75,13 @@ struct config {
 	int	 stream_ring_events;	/* recent events kept in memory */
 	int	 ws_auth_timeout_s;
 	int	 ws_ping_interval_s;
+	/* Added for the outbox (parsed by config.c once its table has them). */
+	char	*key_file;		/* 32-byte server key; made if absent */
+	char	*webhooks_signing_key;	/* Ed25519 PEM; made if absent */
+	char	**webhooks_allow;	/* CIDRs allowed despite the guard */
+	size_t	 n_webhooks_allow;
+	int	 webhooks_per_endpoint;	/* concurrent requests per endpoint */
+	int	 deliver_concurrency;	/* requests in flight per worker */
 };
 /* Parse PATH into a new config; on error return NULL and set *causes to a
  * newline-separated list of "FILE:LINE: message" (caller frees). */
@@ -326,6 +334,98 @@ int	 store_advisories_revise(PGconn *, const char *, int64_t, json_t *,
 	    int64_t *);
 int	 store_advisories_revoke(PGconn *, const char *, int64_t,
 	    struct advisory_row *, int64_t *);
+
+/* store_organisations.c: organisations (docs/API.md "Organisations"). */
+#define TOCSIN_STORE_NOT_FOUND	(-2)	/* no such (active) row */
+#define TOCSIN_STORE_CONFLICT	(-3)	/* a unique name is taken */
+struct organisation {
+	int64_t		 id;
+	char		*name;
+	enum org_kind	 kind;
+	char		**sectors;
+	size_t		 n_sectors;
+	char		*contact_email;	/* NULL: none */
+	int		 active;
+	char		*created_at;	/* RFC 3339, UTC */
+	char		*updated_at;
+};
+int	 store_organisations_insert(PGconn *, struct organisation *);
+int	 store_organisations_get(PGconn *, int64_t, int,
+	    struct organisation *);
+int	 store_organisations_list(PGconn *, int64_t, int64_t, int,
+	    struct organisation **, size_t *);
+int	 store_organisations_update(PGconn *, struct organisation *);
+int	 store_organisations_deactivate(PGconn *, int64_t);
+int	 store_organisations_notify(PGconn *, int64_t);
+void	 store_organisations_clear(struct organisation *);
+
+/* store_users.c: users, and "tocsind bootstrap-admin". */
+struct user {
+	int64_t		 id;
+	int64_t		 organisation_id;	/* 0: none (CSIRT staff) */
+	char		*name;
+	char		*email;		/* NULL: none */
+	enum role	 role;
+	char		*language;
+	char		*smime_cert;	/* PEM; NULL: none */
+	char		*created_at;	/* RFC 3339, UTC */
+};
+int	 store_users_insert(PGconn *, struct user *);
+int	 store_users_get(PGconn *, int64_t, int, struct user *);
+int	 store_users_list(PGconn *, int64_t, int64_t, int, struct user **,
+	    size_t *);
+int	 store_users_update(PGconn *, struct user *);
+int	 store_users_delete(PGconn *, int64_t);
+int	 store_users_other_admins(PGconn *, int64_t, int64_t *);
+int	 store_users_of_org(PGconn *, int64_t, int64_t **, size_t *);
+int	 store_users_notify(PGconn *, int64_t);
+int	 store_users_bootstrap_admin(PGconn *, const char *, char **,
+	    char **);
+void	 store_users_clear(struct user *);
+
+/* store_tokens.c: API tokens; only their SHA-256 is stored. */
+struct token_record {
+	int64_t		 id;
+	int64_t		 user_id;
+	char		*created_at;	/* RFC 3339, UTC */
+	char		*last_used_at;	/* NULL: never */
+	char		*revoked_at;	/* NULL: live */
+};
+int	 store_tokens_insert(PGconn *, int64_t, struct token_record *,
+	    char **);
+int	 store_tokens_list(PGconn *, int64_t, int64_t, int,
+	    struct token_record **, size_t *);
+int	 store_tokens_revoke(PGconn *, int64_t, int64_t);
+void	 store_tokens_clear(struct token_record *);
+
+/* store_subscriptions.c: what each user asked to be sent, and where. */
+struct subscription {
+	int64_t		 id;
+	int64_t		 user_id;
+	int64_t		 organisation_id;	/* the owner's; 0: none */
+	char		*name;
+	json_t		*filter;	/* as given, validated */
+	json_t		*channels;	/* array of channel strings */
+	char		*digest;	/* "immediate" or "daily@HH:MM" */
+};
+int	 store_subscriptions_insert(PGconn *, struct subscription *);
+int	 store_subscriptions_get(PGconn *, int64_t, struct subscription *);
+int	 store_subscriptions_list(PGconn *, int64_t, int64_t, int64_t, int,
+	    struct subscription **, size_t *);
+int	 store_subscriptions_delete(PGconn *, int64_t);
+int	 store_subscriptions_for_user(PGconn *, int64_t, const char *,
+	    struct filter **, size_t *);
+void	 store_subscriptions_clear(struct subscription *);
+
+/* api_organisations.c: also the helpers every REST resource shares. */
+int	 api_check_members(struct req *, json_t *, const char *const *);
+int	 api_list_args(struct req *, int64_t *, int *);
+void	 api_reply_list(struct req *, json_t *, int64_t);
+void	 api_reply_created(struct req *, const char *, int64_t, json_t *);
+void	 api_db_failed(struct req *);
+const char *api_string(json_t *);
+int	 api_valid_name(const char *);
+int	 api_valid_email(const char *);
 
 /* json_util.c: small helpers over jansson for validation. */
 /* Is the member absent, or present with the type? (-1 wrong type) */
