@@ -94,6 +94,9 @@ CREATE TABLE subscriptions (
 	name		text NOT NULL,
 	filter		jsonb NOT NULL DEFAULT '{}',
 	channels	jsonb NOT NULL DEFAULT '[]',
+	digest		text NOT NULL DEFAULT 'immediate' CHECK (digest =
+			    'immediate' OR digest ~
+			    '^daily@([01][0-9]|2[0-3]):[0-5][0-9]$'),
 	created_at	timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX subscriptions_user ON subscriptions (user_id);

@@ -276,6 +276,69 @@ extern const struct route api_subscriptions_routes[];
 int		 stream_start(const struct config *);
 void		 stream_stop(void);
 
+/*
+ * stream.c, streamdb.c: the stream's two threads. stream.c (libwebsockets)
+ * never waits on PostgreSQL; streamdb.c (its database thread) loads events
+ * and runs jobs for it. Jobs and results travel as streamdb_msg through two
+ * locked queues, in order. An event is serialised once and refcounted;
+ * once handed to the stream thread only that thread touches its count.
+ */
+struct stream_event;
+struct stream_conn;
+enum streamdb_type {
+	STREAMDB_AUTH,		/* job: token -> principal, ws filters */
+	STREAMDB_REPLAY,	/* job: events after a cursor */
+	STREAMDB_RELOAD,	/* job: a connected user's principal again */
+	STREAMDB_HEAD,		/* result: the last event id at start-up */
+	STREAMDB_EVENTS,	/* result: newly committed events, in order */
+	STREAMDB_NOTICE,	/* result: principals changed ('u', 'o', '*') */
+};
+struct streamdb_msg {
+	enum streamdb_type	 type;
+	struct streamdb_msg	*next;
+	struct stream_conn	*conn;		/* stream.c's; opaque here */
+	uint64_t		 gen;		/* stream.c's replay generation */
+	/* Arguments. */
+	char			*token;		/* AUTH; wiped once used */
+	int64_t			 id;		/* REPLAY cursor, RELOAD user,
+						   HEAD id, NOTICE user/org */
+	size_t			 max_bytes;	/* REPLAY: batch byte budget */
+	char			 notice;	/* NOTICE: 'u', 'o' or '*' */
+	/* Results. */
+	int			 status;	/* 0; -1 refused; -2 database;
+						   -3 cancelled at shutdown */
+	struct principal	*principal;	/* AUTH, RELOAD */
+	struct filter		*filters;	/* the user's ws filters */
+	size_t			 n_filters;
+	unsigned char		 hash[32];	/* AUTH: the token's SHA-256 */
+	unsigned char		(*hashes)[32];	/* RELOAD: live token hashes */
+	size_t			 n_hashes;
+	struct stream_event	**events;	/* REPLAY, EVENTS: one ref each */
+	size_t			 n_events;
+	int64_t			 last_id;	/* REPLAY, EVENTS: last id read
+						   (0: no row) */
+	int64_t			 purged_before;	/* REPLAY: event_horizon */
+};
+/* Build an event from its row; NULL if it cannot be (logged). Any thread. */
+struct stream_event *stream_event_new(int64_t, const char *, const char *,
+		    const char *, const char *);
+void		 stream_event_unref(struct stream_event *);
+int64_t		 stream_event_id(const struct stream_event *);
+/* TLP.md "What is pushed": is the event pushed to this principal, given
+ * its ws subscription filters? Live push and replay both ask this. */
+int		 stream_event_wanted(const struct stream_event *,
+		    const struct principal *, const struct filter *, size_t);
+/* streamdb.c: start with a libpq conninfo and a thread-safe wake-up. */
+int		 streamdb_start(const char *, void (*)(void));
+void		 streamdb_stop(void);
+/* Queue a job (taken over); its result comes back through streamdb_take. */
+void		 streamdb_submit(struct streamdb_msg *);
+/* Every waiting result, oldest first, as a list linked by next. */
+struct streamdb_msg *streamdb_take(void);
+struct streamdb_msg *streamdb_msg_new(enum streamdb_type);
+/* Free a message and what its results still hold (not conn). */
+void		 streamdb_msg_free(struct streamdb_msg *);
+
 /* advisory.c: the advisory document: validation, normal form, scope. */
 struct advisory_error {
 	char	field[64];
