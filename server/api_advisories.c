@@ -212,7 +212,8 @@ api_advisories_list(struct req *r)
 	json_t			*items, *v;
 	char			 cursor[24];
 
-	/* Anonymous callers may list too: they see TLP:CLEAR only. */
+	if (!http_require_roles(r, ROLES_USERS))
+		return;
 	if (api_advisories_query(r, &q) != 0)
 		return;
 	if (store_advisories_list(r->db, &q, r->who, &rows, &n, &next) != 0) {

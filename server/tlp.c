@@ -7,6 +7,7 @@
  */
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tocsind.h"
@@ -244,9 +245,14 @@ audience_from_json(json_t *obj, enum tlp tlp, struct audience *out,
 			    strcmp(key, "sectors") != 0 &&
 			    strcmp(key, "kinds") != 0 &&
 			    strcmp(key, "users") != 0) {
-				f = "audience";
-				m = "audience: unknown member (allowed: "
-				    "organisations, sectors, kinds, users)";
+				/* Name the member; the caller copies it. */
+				static __thread char uf[80], um[160];
+				snprintf(uf, sizeof uf, "audience.%.60s", key);
+				snprintf(um, sizeof um, "%s: unknown member "
+				    "(allowed: organisations, sectors, kinds, "
+				    "users)", uf);
+				f = uf;
+				m = um;
 				goto fail;
 			}
 		}
