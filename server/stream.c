@@ -1,0 +1,1476 @@
+/*
+ * stream.c: the WebSocket stream (CONTRACT.md "WebSocket stream", API.md
+ * "Stream messages"). One libwebsockets context, serviced by its own
+ * thread, owns every client: authentication, replay from a cursor, live
+ * push, back-pressure and pings. It never waits on PostgreSQL: streamdb.c
+ * looks tokens up, reads replay batches and loads new events, and hands the
+ * results back through a queue and lws_cancel_service().
+ *
+ * An event is serialised once, behind LWS_PRE bytes of headroom so that
+ * lws_write() frames it in place, and is referenced by the ring of recent
+ * events and by every connection queue it sits in. Users are shared: the
+ * principal and ws filters of a user are held once however many connections
+ * it has, and a reload swaps them for all of them.
+ *
+ * A connection goes AUTH -> REPLAY -> LIVE. Its cursor is the last event id
+ * it has been considered for. Live events advance LIVE connections only; a
+ * REPLAY connection reads the ring (or, below the ring, streamdb batches)
+ * until it reaches the last event, then says "ready" and goes LIVE. So an
+ * event published during a replay is sent once: by the replay.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libwebsockets.h>
+
+#include "tocsind.h"
+
+#define STREAM_PATH		"/v1/stream"
+#define STREAM_PROTOCOL		"tocsin"
+#define STREAM_MAX_RX		4096	/* largest client message */
+#define STREAM_MAX_TOKEN	128	/* tokens are about 50 characters */
+#define STREAM_USER_BUCKETS	4096
+#define STREAM_CLOSE_AUTH	4401	/* API.md: authentication refused */
+#define STREAM_CLOSE_AGAIN	1013	/* RFC 6455 registry: try again later */
+#define STREAM_CLOSE_GRACE_S	5	/* a closing peer that never reads */
+#define STREAM_TICK_US		(10 * LWS_USEC_PER_SEC) /* safety net only */
+#define STREAM_STOP_TICK_US	(50 * LWS_US_PER_MS)
+#define STREAM_STOP_GRACE_US	(3 * LWS_USEC_PER_SEC)
+
+/* One element of an event's scope: who may see it, what filters look at. */
+struct stream_scope {
+	struct audience		 aud;
+	struct match_item	 item;	/* borrows from the event's scope_json */
+};
+
+struct stream_event {
+	int64_t			 id;	/* 0: a control message */
+	unsigned		 refs;
+	size_t			 len;
+	json_t			*scope_json;
+	struct stream_scope	*scope;
+	size_t			 n_scope;
+	unsigned char		 buf[];	/* LWS_PRE headroom, then the JSON */
+};
+
+/* A user with connections: its principal and ws filters, held once. */
+struct stream_user {
+	int64_t			 id;
+	struct principal	*principal;
+	struct filter		*filters;
+	size_t			 n_filters;
+	int64_t			 memo_id;	/* last event decided, 0: none */
+	int			 memo_wanted;
+	int			 reload_pending;
+	int			 reload_again;
+	size_t			 nconns;
+	TAILQ_HEAD(, stream_conn) conns;
+	TAILQ_ENTRY(stream_user) entry;
+	struct stream_user	*hnext;
+};
+
+enum stream_state { STREAM_AUTH, STREAM_REPLAY, STREAM_LIVE };
+
+struct stream_conn {
+	struct lws		*wsi;		/* NULL once closed */
+	unsigned		 refs;		/* the wsi, each job in flight */
+	enum stream_state	 state;
+	struct stream_user	*user;		/* once authenticated */
+	unsigned char		 token_hash[32];
+	int			 header_auth;
+	int			 auth_pending;
+	int			 has_since;	/* resume asked before auth */
+	int64_t			 since;
+
+	int64_t			 cursor;
+	uint64_t		 replay_gen;	/* stale batches are dropped */
+	int			 replay_wait;	/* a batch is on its way */
+	int			 replay_check;	/* truncation not yet checked */
+	int64_t			 replay_since;
+
+	int			 close_code;	/* close at next writeable */
+	int			 close_after;	/* close once the queue drains */
+	const char		*close_reason;
+
+	struct stream_event	**q;		/* ring of queued messages */
+	size_t			 q_cap;
+	size_t			 q_first;
+	size_t			 q_len;
+	size_t			 q_bytes;
+
+	char			*rx;
+	size_t			 rx_len;
+
+	TAILQ_ENTRY(stream_conn) entry;		/* st.conns or st.reap */
+	TAILQ_ENTRY(stream_conn) uentry;	/* user->conns */
+};
+
+/* What lws keeps per connection; the handshake's findings, then ours. */
+struct stream_pss {
+	struct stream_conn	*conn;
+	int			 header_auth;
+	int			 has_since;
+	int64_t			 since;
+	char			 token[STREAM_MAX_TOKEN];
+};
+
+static struct {
+	const struct config	*cfg;
+	struct lws_context	*ctx;
+	pthread_mutex_t		 ctx_lock;	/* ctx against wake-ups */
+	pthread_t		 thread;
+	int			 running;
+	atomic_int		 stopping;	/* set by stream_stop() */
+
+	/* The stream thread's own from here on. */
+	int			 closing;	/* 1001 sent to everyone */
+	lws_usec_t		 close_deadline;
+	int			 done;
+	int			 destroying;
+	lws_sorted_usec_list_t	 sul_tick;
+	lws_sorted_usec_list_t	 sul_reap;
+	size_t			 q_limit;
+
+	struct stream_event	**ring;		/* recent events, by id */
+	size_t			 ring_cap;
+	size_t			 ring_first;
+	size_t			 ring_len;
+	int64_t			 last;		/* last event id known */
+	int64_t			 floor;		/* the ring has all after it */
+	int			 head_known;
+
+	TAILQ_HEAD(, stream_conn) conns;
+	TAILQ_HEAD(, stream_conn) reap;
+	size_t			 nconns;
+	TAILQ_HEAD(, stream_user) users;
+	struct stream_user	*buckets[STREAM_USER_BUCKETS];
+} st = {
+	.ctx_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static int	stream_cb(struct lws *, enum lws_callback_reasons, void *,
+		    void *, size_t);
+
+static struct lws_protocols stream_protocols[] = {
+	{
+		.name = STREAM_PROTOCOL,
+		.callback = stream_cb,
+		.per_session_data_size = sizeof(struct stream_pss),
+		.rx_buffer_size = STREAM_MAX_RX,
+	},
+	{ .name = NULL }
+};
+static const uint32_t	stream_backoff_ms[] = { 1000 };
+static lws_retry_bo_t	stream_retry;
+
+static void	stream_replay_step(struct stream_conn *);
+
+/* ---- Events. ---- */
+
+/* A JSON string literal for S, or NULL if S is not valid UTF-8. */
+static char *
+stream_quote(const char *s)
+{
+	json_t	*j;
+	char	*out;
+
+	if ((j = json_string(s)) == NULL)
+		return (NULL);
+	out = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+	json_decref(j);
+	return (out);
+}
+
+/* Staff only: a RED label naming nobody opens the item to CSIRT staff. */
+static void
+stream_scope_staff_only(struct audience *aud)
+{
+	memset(aud, 0, sizeof *aud);
+	aud->tlp = TLP_RED;
+}
+
+/*
+ * Parse one stored scope element. The audience was validated when it was
+ * published; if it no longer passes (a sector renamed, say), nobody but
+ * staff gets the event, rather than a guess at who may.
+ */
+static void
+stream_scope_parse(int64_t id, size_t i, json_t *e, struct stream_scope *s)
+{
+	const char	*label, *field, *message;
+	enum tlp	 tlp;
+
+	label = json_string_value(json_object_get(e, "tlp"));
+	if (label == NULL || tlp_parse(label, &tlp) != 0) {
+		log_warn("stream: event %" PRId64 ": scope %zu has no valid "
+		    "tlp; staff only", id, i);
+		stream_scope_staff_only(&s->aud);
+	} else if (audience_from_json(json_object_get(e, "audience"), tlp,
+	    &s->aud, &field, &message) != 0) {
+		log_warn("stream: event %" PRId64 ": scope %zu: %s %s; staff "
+		    "only", id, i, field, message);
+		stream_scope_staff_only(&s->aud);
+	}
+	match_item_from_json(e, &s->item);
+}
+
+/*
+ * An event from its row: the wire message {"type", "event_id", "tlp",
+ * "data"} written once after LWS_PRE bytes of headroom (data is the jsonb
+ * text as stored), and the parsed scope. Called by the streamdb thread.
+ */
+struct stream_event *
+stream_event_new(int64_t id, const char *type, const char *tlp,
+    const char *scope, const char *data)
+{
+	static const char	 fmt[] = "{\"type\":%s,\"event_id\":%" PRId64
+				     ",\"tlp\":%s,\"data\":%s}";
+	struct stream_event	*ev;
+	json_t			*js, *e;
+	char			*qtype, *qtlp;
+	size_t			 i;
+	int			 len;
+
+	qtype = stream_quote(type);
+	qtlp = stream_quote(tlp);
+	if (qtype == NULL || qtlp == NULL) {
+		log_warn("stream: event %" PRId64 ": type or tlp is not "
+		    "UTF-8; skipped", id);
+		free(qtype);
+		free(qtlp);
+		return (NULL);
+	}
+	len = snprintf(NULL, 0, fmt, qtype, id, qtlp, data);
+	ev = xcalloc(1, sizeof *ev + LWS_PRE + len + 1);
+	snprintf((char *)ev->buf + LWS_PRE, len + 1, fmt, qtype, id, qtlp,
+	    data);
+	free(qtype);
+	free(qtlp);
+	ev->id = id;
+	ev->refs = 1;
+	ev->len = len;
+
+	js = json_loads(scope, 0, NULL);
+	if (!json_is_array(js)) {
+		log_warn("stream: event %" PRId64 ": scope is not an array; "
+		    "staff only", id);
+		json_decref(js);
+		js = json_pack("[{}]");
+	}
+	ev->scope_json = js;
+	ev->n_scope = json_array_size(js);
+	if (ev->n_scope != 0)
+		ev->scope = xcalloc(ev->n_scope, sizeof *ev->scope);
+	json_array_foreach(js, i, e)
+		stream_scope_parse(id, i, e, &ev->scope[i]);
+	return (ev);
+}
+
+/* A message for one connection (ready, error...); MSG is stolen. */
+static struct stream_event *
+stream_event_control(json_t *msg)
+{
+	struct stream_event	*ev;
+	size_t			 len;
+
+	len = json_dumpb(msg, NULL, 0, JSON_COMPACT);
+	ev = xcalloc(1, sizeof *ev + LWS_PRE + len + 1);
+	json_dumpb(msg, (char *)ev->buf + LWS_PRE, len, JSON_COMPACT);
+	json_decref(msg);
+	ev->refs = 1;
+	ev->len = len;
+	return (ev);
+}
+
+static void
+stream_event_ref(struct stream_event *ev)
+{
+	ev->refs++;
+}
+
+/* Drop a reference; the last one frees the event. */
+void
+stream_event_unref(struct stream_event *ev)
+{
+	size_t	i;
+
+	if (ev == NULL || --ev->refs != 0)
+		return;
+	for (i = 0; i < ev->n_scope; i++) {
+		audience_clear(&ev->scope[i].aud);
+		match_item_free_arrays(&ev->scope[i].item);
+	}
+	free(ev->scope);
+	json_decref(ev->scope_json);
+	free(ev);
+}
+
+/*
+ * TLP.md, "What is pushed": some scope element lets the principal see the
+ * item, and that element either names the principal or meets one of its ws
+ * subscriptions. Staff may see everything but are pushed by the same rule.
+ */
+int
+stream_event_wanted(const struct stream_event *ev, const struct principal *p,
+    const struct filter *filters, size_t n_filters)
+{
+	const struct stream_scope	*s;
+	size_t				 i, j;
+
+	for (i = 0; i < ev->n_scope; i++) {
+		s = &ev->scope[i];
+		if (!tlp_may_see(&s->aud, p))
+			continue;
+		if (tlp_targets(&s->aud, p))
+			return (1);
+		for (j = 0; j < n_filters; j++) {
+			if (match_filter(&filters[j], &s->item))
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/* ---- The ring of recent events. ---- */
+
+static struct stream_event *
+stream_ring_at(size_t i)
+{
+	return (st.ring[(st.ring_first + i) % st.ring_cap]);
+}
+
+/* The index of the first event after ID. */
+static size_t
+stream_ring_after(int64_t id)
+{
+	size_t	lo = 0, hi = st.ring_len, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (stream_ring_at(mid)->id <= id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo);
+}
+
+static void
+stream_ring_append(struct stream_event *ev)
+{
+	struct stream_event	*old;
+
+	if (st.ring_len == st.ring_cap) {
+		old = stream_ring_at(0);
+		st.floor = old->id;
+		stream_event_unref(old);
+		st.ring_first = (st.ring_first + 1) % st.ring_cap;
+		st.ring_len--;
+	}
+	stream_event_ref(ev);
+	st.ring[(st.ring_first + st.ring_len) % st.ring_cap] = ev;
+	st.ring_len++;
+}
+
+/* ---- Users. ---- */
+
+static struct stream_user *
+stream_user_find(int64_t id)
+{
+	struct stream_user	*u;
+
+	u = st.buckets[(uint64_t)id % STREAM_USER_BUCKETS];
+	for (; u != NULL; u = u->hnext) {
+		if (u->id == id)
+			return (u);
+	}
+	return (NULL);
+}
+
+static void
+stream_user_clear(struct stream_user *u)
+{
+	size_t	i;
+
+	if (u->principal != NULL) {
+		principal_clear(u->principal);
+		free(u->principal);
+		u->principal = NULL;
+	}
+	for (i = 0; i < u->n_filters; i++)
+		filter_clear(&u->filters[i]);
+	free(u->filters);
+	u->filters = NULL;
+	u->n_filters = 0;
+	u->memo_id = 0;
+}
+
+/* Swap in the principal and filters a job brought (taken from M). */
+static void
+stream_user_set(struct stream_user *u, struct streamdb_msg *m)
+{
+	stream_user_clear(u);
+	u->principal = m->principal;
+	u->filters = m->filters;
+	u->n_filters = m->n_filters;
+	m->principal = NULL;
+	m->filters = NULL;
+	m->n_filters = 0;
+}
+
+static struct stream_user *
+stream_user_get(int64_t id)
+{
+	struct stream_user	*u, **b;
+
+	if ((u = stream_user_find(id)) != NULL)
+		return (u);
+	u = xcalloc(1, sizeof *u);
+	u->id = id;
+	TAILQ_INIT(&u->conns);
+	b = &st.buckets[(uint64_t)id % STREAM_USER_BUCKETS];
+	u->hnext = *b;
+	*b = u;
+	TAILQ_INSERT_TAIL(&st.users, u, entry);
+	return (u);
+}
+
+static void
+stream_user_free(struct stream_user *u)
+{
+	struct stream_user	**b;
+
+	for (b = &st.buckets[(uint64_t)u->id % STREAM_USER_BUCKETS];
+	    *b != u; b = &(*b)->hnext)
+		;
+	*b = u->hnext;
+	TAILQ_REMOVE(&st.users, u, entry);
+	stream_user_clear(u);
+	free(u);
+}
+
+/* Is the event pushed to this user? Decided once per event, not per
+ * connection: 10,000 connections of one user cost one decision. */
+static int
+stream_user_wants(struct stream_user *u, const struct stream_event *ev)
+{
+	if (u->memo_id != ev->id) {
+		u->memo_wanted = stream_event_wanted(ev, u->principal,
+		    u->filters, u->n_filters);
+		u->memo_id = ev->id;
+	}
+	return (u->memo_wanted);
+}
+
+/* Have the user's principal re-read (once at a time, again if asked). */
+static void
+stream_user_reload(struct stream_user *u)
+{
+	struct streamdb_msg	*m;
+
+	if (u->reload_pending) {
+		u->reload_again = 1;
+		return;
+	}
+	m = streamdb_msg_new(STREAMDB_RELOAD);
+	m->id = u->id;
+	u->reload_pending = 1;
+	streamdb_submit(m);
+}
+
+/* ---- Connections. ---- */
+
+static void
+stream_conn_drop_queue(struct stream_conn *c)
+{
+	while (c->q_len > 0) {
+		stream_event_unref(c->q[c->q_first]);
+		c->q_first = (c->q_first + 1) % c->q_cap;
+		c->q_len--;
+	}
+	c->q_first = 0;
+	c->q_bytes = 0;
+}
+
+static void
+stream_conn_unref(struct stream_conn *c)
+{
+	if (--c->refs != 0)
+		return;
+	stream_conn_drop_queue(c);
+	free(c->q);
+	free(c->rx);
+	free(c);
+}
+
+/* Close now, dropping what is queued: slow reader, shutdown. */
+static void
+stream_conn_close(struct stream_conn *c, int code, const char *reason)
+{
+	if (c->wsi == NULL || c->close_code != 0)
+		return;
+	stream_conn_drop_queue(c);
+	c->close_code = code;
+	c->close_reason = reason;
+	lws_callback_on_writable(c->wsi);
+	/* A peer that never reads never makes us writable. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, STREAM_CLOSE_GRACE_S);
+}
+
+/*
+ * Queue EV. When ENFORCE (live push), a queue that would pass
+ * ws_send_queue_bytes closes the connection with 1008: the client resumes,
+ * and nobody else waits for it. One event always fits an empty queue.
+ */
+static int
+stream_conn_push(struct stream_conn *c, struct stream_event *ev, int enforce)
+{
+	struct stream_event	**q;
+	size_t			  i, cap;
+
+	if (c->wsi == NULL || c->close_code != 0 || c->close_after != 0)
+		return (-1);
+	if (enforce && c->q_len != 0 && c->q_bytes + ev->len > st.q_limit) {
+		log_debug("stream: user %" PRId64 ": slow reader closed",
+		    c->user != NULL ? c->user->id : 0);
+		stream_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "send queue full; resume");
+		return (-1);
+	}
+	if (c->q_len == c->q_cap) {
+		cap = c->q_cap == 0 ? 8 : c->q_cap * 2;
+		q = xcalloc(cap, sizeof *q);
+		for (i = 0; i < c->q_len; i++)
+			q[i] = c->q[(c->q_first + i) % c->q_cap];
+		free(c->q);
+		c->q = q;
+		c->q_cap = cap;
+		c->q_first = 0;
+	}
+	stream_event_ref(ev);
+	c->q[(c->q_first + c->q_len) % c->q_cap] = ev;
+	c->q_len++;
+	c->q_bytes += ev->len;
+	if (c->q_len == 1)
+		lws_callback_on_writable(c->wsi);
+	return (0);
+}
+
+/* Queue a message for this connection alone; MSG is stolen. */
+static void
+stream_conn_send(struct stream_conn *c, json_t *msg)
+{
+	struct stream_event	*ev;
+
+	ev = stream_event_control(msg);
+	stream_conn_push(c, ev, 0);
+	stream_event_unref(ev);
+}
+
+/* {"type": "error"} without closing: a bad message after auth. */
+static void
+stream_conn_error(struct stream_conn *c, int status, const char *detail)
+{
+	stream_conn_send(c, json_pack("{s:s, s:i, s:s}", "type", "error",
+	    "status", status, "detail", detail));
+}
+
+/* {"type": "error"}, then close with CODE once it is written. Nothing
+ * queued before it is sent: the connection lost its right to it. */
+static void
+stream_conn_fail(struct stream_conn *c, int status, int code,
+    const char *detail)
+{
+	if (c->wsi == NULL || c->close_code != 0 || c->close_after != 0)
+		return;
+	stream_conn_drop_queue(c);
+	stream_conn_error(c, status, detail);
+	c->close_after = code;
+	c->close_reason = detail;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, STREAM_CLOSE_GRACE_S);
+}
+
+static void
+stream_conn_ready(struct stream_conn *c)
+{
+	c->state = STREAM_LIVE;
+	stream_conn_send(c, json_pack("{s:s, s:I}", "type", "ready",
+	    "last_event_id", (json_int_t)c->cursor));
+}
+
+/* Ask streamdb for the batch after the cursor. */
+static void
+stream_replay_request(struct stream_conn *c)
+{
+	struct streamdb_msg	*m;
+
+	m = streamdb_msg_new(STREAMDB_REPLAY);
+	m->conn = c;
+	m->gen = c->replay_gen;
+	m->id = c->cursor;
+	m->max_bytes = st.q_limit / 2;
+	c->refs++;
+	c->replay_wait = 1;
+	streamdb_submit(m);
+}
+
+/* Replay from SINCE: what is queued is dropped, as the client asked. */
+static void
+stream_replay_start(struct stream_conn *c, int64_t since)
+{
+	stream_conn_drop_queue(c);
+	c->state = STREAM_REPLAY;
+	c->cursor = since;
+	c->replay_since = since;
+	c->replay_check = 1;
+	c->replay_gen++;
+	c->replay_wait = 0;
+	stream_replay_step(c);
+}
+
+/*
+ * Move a replaying connection on while its queue is under half the limit:
+ * from the ring when it holds everything after the cursor, else by a
+ * streamdb batch; at the last event, "ready" and LIVE.
+ */
+static void
+stream_replay_step(struct stream_conn *c)
+{
+	struct stream_event	*ev;
+	size_t			 i;
+
+	while (c->wsi != NULL && c->state == STREAM_REPLAY &&
+	    !c->replay_wait && c->close_code == 0 && c->close_after == 0 &&
+	    c->q_bytes < st.q_limit / 2) {
+		if (c->cursor >= st.last) {
+			stream_conn_ready(c);
+			return;
+		}
+		if (c->cursor < st.floor) {
+			if (!st.closing)
+				stream_replay_request(c);
+			return;
+		}
+		for (i = stream_ring_after(c->cursor); i < st.ring_len &&
+		    c->q_bytes < st.q_limit / 2; i++) {
+			ev = stream_ring_at(i);
+			if (stream_user_wants(c->user, ev))
+				stream_conn_push(c, ev, 0);
+			c->cursor = ev->id;
+		}
+		/* Events that could not be built are in no ring. */
+		if (i == st.ring_len && c->cursor < st.last)
+			c->cursor = st.last;
+	}
+}
+
+static void
+stream_auth_submit(struct stream_conn *c, const char *token)
+{
+	struct streamdb_msg	*m;
+
+	m = streamdb_msg_new(STREAMDB_AUTH);
+	m->token = xstrdup(token);
+	m->conn = c;
+	c->refs++;
+	c->auth_pending = 1;
+	streamdb_submit(m);
+}
+
+/* The closed connection leaves every list but the reap list; it is freed
+ * outside its own callback, at the top of a later loop turn. */
+static void stream_reap_cb(lws_sorted_usec_list_t *);
+
+static void
+stream_conn_closed(struct stream_conn *c)
+{
+	c->wsi = NULL;
+	stream_conn_drop_queue(c);
+	TAILQ_REMOVE(&st.conns, c, entry);
+	st.nconns--;
+	TAILQ_INSERT_TAIL(&st.reap, c, entry);
+	if (!st.destroying)
+		lws_sul_schedule(st.ctx, 0, &st.sul_reap, stream_reap_cb, 1);
+}
+
+static void
+stream_reap(void)
+{
+	struct stream_conn	*c;
+	struct stream_user	*u;
+
+	while ((c = TAILQ_FIRST(&st.reap)) != NULL) {
+		TAILQ_REMOVE(&st.reap, c, entry);
+		if ((u = c->user) != NULL) {
+			TAILQ_REMOVE(&u->conns, c, uentry);
+			c->user = NULL;
+			if (--u->nconns == 0)
+				stream_user_free(u);
+		}
+		stream_conn_unref(c);
+	}
+}
+
+static void
+stream_reap_cb(lws_sorted_usec_list_t *sul)
+{
+	stream_reap();
+}
+
+/* ---- Results from streamdb. ---- */
+
+static void
+stream_on_head(struct streamdb_msg *m)
+{
+	st.last = st.floor = m->id;
+	st.head_known = 1;
+}
+
+/* A new event: into the ring, and to every LIVE connection that wants it. */
+static void
+stream_live(struct stream_event *ev)
+{
+	struct stream_user	*u;
+	struct stream_conn	*c;
+	int			 wanted;
+
+	if (ev->id <= st.last)
+		return;
+	stream_ring_append(ev);
+	st.last = ev->id;
+	TAILQ_FOREACH(u, &st.users, entry) {
+		wanted = -1;
+		TAILQ_FOREACH(c, &u->conns, uentry) {
+			if (c->state != STREAM_LIVE || c->cursor >= ev->id ||
+			    c->wsi == NULL || c->close_code != 0 ||
+			    c->close_after != 0)
+				continue;
+			if (wanted == -1)
+				wanted = stream_user_wants(u, ev);
+			if (wanted)
+				stream_conn_push(c, ev, 1);
+			c->cursor = ev->id;
+		}
+	}
+}
+
+static void
+stream_on_events(struct streamdb_msg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->n_events; i++)
+		stream_live(m->events[i]);
+	if (m->last_id > st.last)
+		st.last = m->last_id;
+}
+
+static void
+stream_on_auth(struct streamdb_msg *m)
+{
+	struct stream_conn	*c = m->conn;
+	struct stream_user	*u;
+
+	c->auth_pending = 0;
+	if (c->wsi == NULL || c->state != STREAM_AUTH || c->close_code != 0 ||
+	    c->close_after != 0)
+		return;
+	if (m->status == -1) {
+		stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+		    "invalid or revoked token");
+		return;
+	}
+	if (m->status != 0 || !st.head_known) {
+		stream_conn_fail(c, 503, STREAM_CLOSE_AGAIN,
+		    "database unavailable; try again later");
+		return;
+	}
+	u = stream_user_get(m->principal->user_id);
+	stream_user_set(u, m);
+	c->user = u;
+	TAILQ_INSERT_TAIL(&u->conns, c, uentry);
+	u->nconns++;
+	memcpy(c->token_hash, m->hash, sizeof c->token_hash);
+	lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
+	log_debug("stream: user %" PRId64 " authenticated", u->id);
+	if (c->has_since)
+		stream_replay_start(c, c->since);
+	else {
+		c->cursor = st.last;
+		stream_conn_ready(c);
+	}
+}
+
+static void
+stream_on_replay(struct streamdb_msg *m)
+{
+	struct stream_conn	*c = m->conn;
+	struct stream_event	*ev;
+	size_t			 i;
+
+	if (c->wsi == NULL || c->state != STREAM_REPLAY ||
+	    m->gen != c->replay_gen)
+		return;		/* closed, or restarted by a resume */
+	c->replay_wait = 0;
+	if (m->status != 0) {
+		stream_conn_fail(c, 503, STREAM_CLOSE_AGAIN,
+		    "database unavailable; resume later");
+		return;
+	}
+	if (c->replay_check) {
+		c->replay_check = 0;
+		/* Ids below purged_before are gone: was one of them due? */
+		if (c->replay_since + 1 < m->purged_before)
+			stream_conn_send(c, json_pack("{s:s, s:I, s:I}",
+			    "type", "replay.truncated",
+			    "since", (json_int_t)c->replay_since,
+			    "oldest_event_id", (json_int_t)m->purged_before));
+	}
+	for (i = 0; i < m->n_events; i++) {
+		ev = m->events[i];
+		if (ev->id <= c->cursor)
+			continue;
+		if (stream_user_wants(c->user, ev))
+			stream_conn_push(c, ev, 0);
+		c->cursor = ev->id;
+	}
+	if (m->last_id > c->cursor)
+		c->cursor = m->last_id;
+	/*
+	 * No row after the cursor: every event this thread knows of was
+	 * loaded by streamdb before this query ran, so none is left below
+	 * st.last (results come back in order).
+	 */
+	if (m->last_id == 0 && c->cursor < st.last)
+		c->cursor = st.last;
+	stream_replay_step(c);
+}
+
+static int
+stream_hash_live(const struct stream_conn *c, const struct streamdb_msg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->n_hashes; i++) {
+		if (token_equal(c->token_hash, m->hashes[i],
+		    sizeof c->token_hash))
+			return (1);
+	}
+	return (0);
+}
+
+/* A user's principal re-read: swap it in, and drop what lost its right. */
+static void
+stream_on_reload(struct streamdb_msg *m)
+{
+	struct stream_user	*u;
+	struct stream_conn	*c;
+
+	if ((u = stream_user_find(m->id)) == NULL)
+		return;		/* all its connections went */
+	u->reload_pending = 0;
+	if (m->status == 0) {
+		stream_user_set(u, m);
+		TAILQ_FOREACH(c, &u->conns, uentry) {
+			if (!stream_hash_live(c, m))
+				stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+				    "token revoked");
+		}
+	} else if (m->status == -1) {
+		log_info("stream: user %" PRId64 " may no longer connect",
+		    u->id);
+		TAILQ_FOREACH(c, &u->conns, uentry)
+			stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+			    "credentials withdrawn");
+	} else
+		log_warn("stream: user %" PRId64 ": reload failed; retried "
+		    "when the database is back", u->id);
+	if (u->reload_again) {
+		u->reload_again = 0;
+		stream_user_reload(u);
+	}
+}
+
+static void
+stream_on_notice(struct streamdb_msg *m)
+{
+	struct stream_user	*u;
+
+	if (m->notice == 'u') {
+		if ((u = stream_user_find(m->id)) != NULL)
+			stream_user_reload(u);
+		return;
+	}
+	TAILQ_FOREACH(u, &st.users, entry) {
+		if (m->notice == '*' || u->principal->org_id == m->id)
+			stream_user_reload(u);
+	}
+}
+
+/* Act on one result, then release it and the connection it held. */
+static void
+stream_handle(struct streamdb_msg *m)
+{
+	if (m->status != -3) {
+		switch (m->type) {
+		case STREAMDB_HEAD:
+			stream_on_head(m);
+			break;
+		case STREAMDB_EVENTS:
+			stream_on_events(m);
+			break;
+		case STREAMDB_AUTH:
+			stream_on_auth(m);
+			break;
+		case STREAMDB_REPLAY:
+			stream_on_replay(m);
+			break;
+		case STREAMDB_RELOAD:
+			stream_on_reload(m);
+			break;
+		case STREAMDB_NOTICE:
+			stream_on_notice(m);
+			break;
+		}
+	}
+	if (m->conn != NULL)
+		stream_conn_unref(m->conn);
+	streamdb_msg_free(m);
+}
+
+/* Handle every result streamdb has posted, in order, until none is left. */
+static void
+stream_drain(void)
+{
+	struct streamdb_msg	*m, *next;
+
+	while ((m = streamdb_take()) != NULL) {
+		for (; m != NULL; m = next) {
+			next = m->next;
+			stream_handle(m);
+		}
+	}
+}
+
+/* ---- Shutdown and the periodic tick. ---- */
+
+static void	stream_tick_cb(lws_sorted_usec_list_t *);
+
+static void
+stream_begin_close(void)
+{
+	struct stream_conn	*c;
+
+	st.closing = 1;
+	st.close_deadline = lws_now_usecs() + STREAM_STOP_GRACE_US;
+	TAILQ_FOREACH(c, &st.conns, entry)
+		stream_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
+		    "server shutting down");
+	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
+	    STREAM_STOP_TICK_US);
+}
+
+static void
+stream_tick_cb(lws_sorted_usec_list_t *sul)
+{
+	stream_drain();		/* a safety net; wake-ups do the work */
+	if (st.closing) {
+		if (st.nconns == 0 || lws_now_usecs() >= st.close_deadline) {
+			/* lws polls once more after timers: end that wait. */
+			st.done = 1;
+			lws_cancel_service(st.ctx);
+		} else
+			lws_sul_schedule(st.ctx, 0, &st.sul_tick,
+			    stream_tick_cb, STREAM_STOP_TICK_US);
+		return;
+	}
+	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
+	    STREAM_TICK_US);
+}
+
+static void
+stream_wake(void)
+{
+	pthread_mutex_lock(&st.ctx_lock);
+	if (st.ctx != NULL)
+		lws_cancel_service(st.ctx);
+	pthread_mutex_unlock(&st.ctx_lock);
+}
+
+/* ---- The lws callback. ---- */
+
+/* Parse ?since=N; 0 (and *has) or -1 if malformed. */
+static int
+stream_since_arg(struct lws *wsi, int *has, int64_t *since)
+{
+	char		 buf[32];
+	const char	*v;
+	char		*end;
+	long long	 n;
+
+	*has = 0;
+	if ((v = lws_get_urlarg_by_name(wsi, "since=", buf, sizeof buf)) ==
+	    NULL)
+		return (0);
+	if (*v < '0' || *v > '9')
+		return (-1);
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (*end != '\0' || errno != 0)
+		return (-1);
+	*has = 1;
+	*since = n;
+	return (0);
+}
+
+/*
+ * Before the handshake: only /v1/stream, with a well-formed since. The
+ * refusal is written by hand: at this point lws would answer "HTTP/1.0"
+ * (it parses the request version only for plain requests), which strict
+ * WebSocket clients reject instead of reporting the status.
+ */
+static int
+stream_confirm_upgrade(struct lws *wsi)
+{
+	unsigned char	 buf[LWS_PRE + 128];
+	char		 uri[64];
+	const char	*text = NULL;
+	int64_t		 since;
+	int		 has, n;
+	unsigned	 status = 0;
+
+	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(uri, STREAM_PATH) != 0) {
+		status = HTTP_STATUS_NOT_FOUND;
+		text = "Not Found";
+	} else if (stream_since_arg(wsi, &has, &since) != 0) {
+		status = HTTP_STATUS_BAD_REQUEST;
+		text = "Bad Request";
+	} else if (atomic_load(&st.stopping)) {
+		status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+		text = "Service Unavailable";
+	}
+	if (status == 0)
+		return (0);
+	n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+	    "HTTP/1.1 %u %s\r\ncontent-length: 0\r\nconnection: close"
+	    "\r\n\r\n", status, text);
+	if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_HEADERS) != n)
+		return (-1);
+	return (1);
+}
+
+/* Plain HTTP on the ws listener: there is nothing but the stream. */
+static int
+stream_http(struct lws *wsi, const char *uri)
+{
+	unsigned	status = HTTP_STATUS_NOT_FOUND;
+
+	if (uri != NULL && strcmp(uri, STREAM_PATH) == 0)
+		status = HTTP_STATUS_BAD_REQUEST;	/* no Upgrade */
+	if (lws_return_http_status(wsi, status, NULL) != 0)
+		return (-1);
+	return (lws_http_transaction_completed(wsi) ? -1 : 0);
+}
+
+/* The headers are still there: keep the bearer token and since. */
+static void
+stream_filter(struct lws *wsi, struct stream_pss *pss)
+{
+	char	 buf[STREAM_MAX_TOKEN + 16], *t;
+	int	 len;
+
+	stream_since_arg(wsi, &pss->has_since, &pss->since);
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (len <= 0)
+		return;
+	pss->header_auth = 1;
+	if (len >= (int)sizeof buf || lws_hdr_copy(wsi, buf, sizeof buf,
+	    WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		return;		/* too long for a token: refused later */
+	if (strncasecmp(buf, "Bearer ", 7) == 0) {
+		for (t = buf + 7; *t == ' '; t++)
+			;
+		if (strlen(t) < sizeof pss->token)
+			strcpy(pss->token, t);
+	}
+	explicit_bzero(buf, sizeof buf);
+}
+
+static void
+stream_established(struct lws *wsi, struct stream_pss *pss)
+{
+	struct stream_conn	*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->wsi = wsi;
+	c->refs = 1;
+	c->state = STREAM_AUTH;
+	c->has_since = pss->has_since;
+	c->since = pss->since;
+	TAILQ_INSERT_TAIL(&st.conns, c, entry);
+	st.nconns++;
+	pss->conn = c;
+
+	if (st.closing) {
+		stream_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
+		    "server shutting down");
+		return;
+	}
+	if (pss->header_auth) {
+		c->header_auth = 1;
+		stream_auth_submit(c, pss->token);
+		explicit_bzero(pss->token, sizeof pss->token);
+	} else
+		lws_set_timer_usecs(wsi, (lws_usec_t)st.cfg->ws_auth_timeout_s *
+		    LWS_USEC_PER_SEC);
+}
+
+/* A whole client message: auth, resume. */
+static void
+stream_message(struct stream_conn *c)
+{
+	const char	*type, *token;
+	json_t		*v, *since;
+
+	v = json_loadb(c->rx, c->rx_len, 0, NULL);
+	explicit_bzero(c->rx, c->rx_len);
+	c->rx_len = 0;
+	type = json_string_value(json_object_get(v, "type"));
+	if (type != NULL && strcmp(type, "auth") == 0) {
+		token = json_string_value(json_object_get(v, "token"));
+		if (c->state != STREAM_AUTH || c->auth_pending ||
+		    c->header_auth)
+			stream_conn_error(c, 400, "already authenticated");
+		else if (token == NULL)
+			stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+			    "auth needs a token");
+		else
+			stream_auth_submit(c, token);
+	} else if (type != NULL && strcmp(type, "resume") == 0) {
+		since = json_object_get(v, "since");
+		if (!json_is_integer(since) || json_integer_value(since) < 0)
+			stream_conn_error(c, 400,
+			    "resume needs since, a non-negative event id");
+		else if (c->state == STREAM_AUTH) {
+			c->has_since = 1;
+			c->since = json_integer_value(since);
+		} else
+			stream_replay_start(c, json_integer_value(since));
+	} else if (c->state == STREAM_AUTH)
+		stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+		    "authenticate first");
+	else
+		stream_conn_error(c, 400, v == NULL ? "malformed JSON" :
+		    "unknown message type");
+	json_decref(v);
+}
+
+static void
+stream_receive(struct lws *wsi, struct stream_conn *c, const void *in,
+    size_t len)
+{
+	if (c->close_code != 0 || c->close_after != 0)
+		return;
+	if (lws_frame_is_binary(wsi)) {
+		stream_conn_close(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+		    "text messages only");
+		return;
+	}
+	if (len > STREAM_MAX_RX - c->rx_len) {
+		stream_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    "message too large");
+		return;
+	}
+	if (c->rx == NULL)
+		c->rx = xmalloc(STREAM_MAX_RX);
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (lws_is_final_fragment(wsi))
+		stream_message(c);
+}
+
+static int
+stream_writeable(struct lws *wsi, struct stream_conn *c)
+{
+	struct stream_event	*ev;
+	size_t			 len;
+	int			 n;
+
+	if (c->close_code == 0 && c->close_after != 0 && c->q_len == 0)
+		c->close_code = c->close_after;
+	if (c->close_code != 0) {
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+		    (unsigned char *)c->close_reason, strlen(c->close_reason));
+		return (-1);
+	}
+	if (c->q_len > 0) {
+		ev = c->q[c->q_first];
+		c->q_first = (c->q_first + 1) % c->q_cap;
+		c->q_len--;
+		len = ev->len;
+		c->q_bytes -= len;
+		/* The headroom is rewritten identically by each write. */
+		n = lws_write(wsi, ev->buf + LWS_PRE, len, LWS_WRITE_TEXT);
+		stream_event_unref(ev);
+		if (n < (int)len)
+			return (-1);
+	}
+	if (c->state == STREAM_REPLAY)
+		stream_replay_step(c);
+	if (c->q_len > 0 || c->close_after != 0)
+		lws_callback_on_writable(wsi);
+	return (0);
+}
+
+static int
+stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct stream_pss	*pss = user;
+	struct stream_conn	*c = pss != NULL ? pss->conn : NULL;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return (stream_http(wsi, in));
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return (stream_confirm_upgrade(wsi));
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		stream_filter(wsi, pss);
+		return (0);
+	case LWS_CALLBACK_ESTABLISHED:
+		stream_established(wsi, pss);
+		return (0);
+	case LWS_CALLBACK_RECEIVE:
+		if (c != NULL)
+			stream_receive(wsi, c, in, len);
+		return (0);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return (c != NULL ? stream_writeable(wsi, c) : 0);
+	case LWS_CALLBACK_TIMER:
+		/* The auth deadline; a token being looked up may finish. */
+		if (c != NULL && c->state == STREAM_AUTH && !c->auth_pending)
+			stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+			    "no authentication within the deadline");
+		return (0);
+	case LWS_CALLBACK_CLOSED:
+		if (c != NULL) {
+			pss->conn = NULL;
+			stream_conn_closed(c);
+		}
+		return (0);
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		stream_drain();
+		if (atomic_load(&st.stopping) && !st.closing)
+			stream_begin_close();
+		return (0);
+	default:
+		break;
+	}
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
+/* ---- Start and stop. ---- */
+
+static void
+stream_lws_log(int level, const char *line)
+{
+	const char	*p;
+
+	/* Drop lws's own timestamp; ours is on every line. */
+	if (line[0] == '[' && (p = strstr(line, "] ")) != NULL)
+		line = p + 2;
+	if (level & LLL_ERR)
+		log_warn("stream: lws: %s", line);
+	else
+		log_debug("stream: lws: %s", line);
+}
+
+/* cfg->listen_ws as lws wants it: a numeric iface (NULL: any) and port. */
+static int
+stream_listen_addr(const char *spec, char *iface, size_t size, int *port,
+    int *v4)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+	unsigned int		 sslen;
+
+	if (http_parse_listen(spec, &ss, &sslen) != 0)
+		return (-1);
+	if (ss.ss_family == AF_INET) {
+		sin = (struct sockaddr_in *)&ss;
+		*v4 = 1;
+		*port = ntohs(sin->sin_port);
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			iface[0] = '\0';
+		else if (inet_ntop(AF_INET, &sin->sin_addr, iface, size) ==
+		    NULL)
+			return (-1);
+	} else if (ss.ss_family == AF_INET6) {
+		sin6 = (struct sockaddr_in6 *)&ss;
+		*v4 = 0;
+		*port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			iface[0] = '\0';
+		else if (inet_ntop(AF_INET6, &sin6->sin6_addr, iface, size) ==
+		    NULL)
+			return (-1);
+	} else
+		return (-1);
+	return (0);
+}
+
+static void
+stream_free_all(void)
+{
+	size_t	i;
+
+	stream_reap();
+	for (i = 0; i < st.ring_len; i++)
+		stream_event_unref(stream_ring_at(i));
+	free(st.ring);
+	st.ring = NULL;
+	st.ring_len = st.ring_first = 0;
+}
+
+static void *
+stream_main(void *arg)
+{
+	struct lws_context	*ctx = st.ctx;
+
+	while (!st.done) {
+		if (lws_service(ctx, 0) < 0)
+			break;
+	}
+	/* No more wake-ups, then no more context. */
+	streamdb_stop();
+	pthread_mutex_lock(&st.ctx_lock);
+	st.ctx = NULL;
+	pthread_mutex_unlock(&st.ctx_lock);
+	st.destroying = 1;
+	lws_context_destroy(ctx);	/* CLOSED for whoever is left */
+	stream_drain();			/* releases jobs' references */
+	stream_free_all();
+	return (NULL);
+}
+
+/* Listen on cfg->listen_ws and start both threads; 0 or -1 (logged). */
+int
+stream_start(const struct config *cfg)
+{
+	struct lws_context_creation_info	 info;
+	char					 iface[INET6_ADDRSTRLEN];
+	int					 port, v4, error, ping;
+
+	if (stream_listen_addr(cfg->listen_ws, iface, sizeof iface, &port,
+	    &v4) != 0) {
+		log_error("listen.ws: cannot resolve %s", cfg->listen_ws);
+		return (-1);
+	}
+	st.cfg = cfg;
+	st.q_limit = cfg->ws_send_queue_bytes;
+	st.closing = st.done = st.destroying = st.head_known = 0;
+	atomic_store(&st.stopping, 0);
+	st.ring_cap = cfg->stream_ring_events;
+	st.ring = xcalloc(st.ring_cap, sizeof *st.ring);
+	st.ring_first = st.ring_len = 0;
+	st.last = st.floor = 0;
+	TAILQ_INIT(&st.conns);
+	TAILQ_INIT(&st.reap);
+	TAILQ_INIT(&st.users);
+	st.nconns = 0;
+	memset(st.buckets, 0, sizeof st.buckets);
+	memset(&st.sul_tick, 0, sizeof st.sul_tick);
+	memset(&st.sul_reap, 0, sizeof st.sul_reap);
+
+	/* lws pings after ping_interval_s of silence and hangs up if no pong
+	 * follows within as long again (10 s at least). */
+	ping = cfg->ws_ping_interval_s;
+	memset(&stream_retry, 0, sizeof stream_retry);
+	stream_retry.retry_ms_table = stream_backoff_ms;
+	stream_retry.retry_ms_table_count = 1;
+	stream_retry.conceal_count = 1;
+	stream_retry.secs_since_valid_ping = ping;
+	stream_retry.secs_since_valid_hangup = ping + (ping > 10 ? ping : 10);
+
+	/* One send() may take a whole queue's worth: no copy for big events. */
+	stream_protocols[0].tx_packet_size = cfg->ws_send_queue_bytes;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, stream_lws_log);
+	memset(&info, 0, sizeof info);
+	info.vhost_name = "stream";
+	info.port = port;
+	info.iface = iface[0] != '\0' ? iface : NULL;
+	info.protocols = stream_protocols;
+	info.retry_and_idle_policy = &stream_retry;
+	info.gid = -1;
+	info.uid = -1;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+	    LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	if (v4)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->tls_cert != NULL) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	if ((st.ctx = lws_create_context(&info)) == NULL) {
+		log_error("listen.ws: cannot listen on %s", cfg->listen_ws);
+		goto fail;
+	}
+	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
+	    STREAM_TICK_US);
+
+	if (streamdb_start(cfg->database, stream_wake) != 0)
+		goto fail;
+	if ((error = pthread_create(&st.thread, NULL, stream_main, NULL)) !=
+	    0) {
+		log_error("stream: pthread_create: %s", strerror(error));
+		streamdb_stop();
+		stream_drain();
+		goto fail;
+	}
+	pthread_setname_np(st.thread, "stream");
+	st.running = 1;
+	log_info("stream listening on %s%s", cfg->listen_ws,
+	    cfg->tls_cert != NULL ? " (TLS)" : "");
+	return (0);
+
+fail:
+	if (st.ctx != NULL) {
+		pthread_mutex_lock(&st.ctx_lock);
+		st.destroying = 1;
+		lws_context_destroy(st.ctx);
+		st.ctx = NULL;
+		pthread_mutex_unlock(&st.ctx_lock);
+	}
+	stream_free_all();
+	return (-1);
+}
+
+/* Close every connection with 1001, stop both threads, free everything. */
+void
+stream_stop(void)
+{
+	if (!st.running)
+		return;
+	atomic_store(&st.stopping, 1);
+	stream_wake();
+	pthread_join(st.thread, NULL);
+	st.running = 0;
+	log_info("stream stopped");
+}
