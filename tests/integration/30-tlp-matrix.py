@@ -85,8 +85,10 @@ def tlp_matrix_get_list_revision():
             latest = d.api("GET", "/v1/advisories/" + aid, tok)
             rev1 = d.api("GET", "/v1/advisories/%s?revision=1" % aid, tok)
             listed = aid in lists[who]
+            # Anonymous callers cannot list (401 above): only get counts.
             if visible:
-                ok = (latest.status == 200 and rev1.status == 200 and listed
+                ok = (latest.status == 200 and rev1.status == 200
+                      and (listed or who == "anonymous")
                       and latest.body.get("title") == "rev 2 of " + label
                       and latest.body.get("revision") == 2
                       and latest.body.get("tlp") == label
