@@ -49,6 +49,10 @@ static const struct route *const http_tables[] = {
 	api_tokens_routes,
 	api_advisories_routes,
 	api_subscriptions_routes,
+	api_webhooks_routes,
+	api_deliveries_routes,
+	api_assets_routes,
+	api_warnings_routes,
 };
 
 /* Per-request state kept by libmicrohttpd between calls. */
@@ -408,11 +412,11 @@ http_dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 	if (http_authenticate(&r) == 0)
 		rt->cb(&r);
 send:
+	/* A failed db_acquire() has already given its slot back. */
 	if (r.db != NULL) {
 		db_release(r.db);
 		r.db = NULL;
-	} else if (rt != NULL)
-		db_release(NULL);
+	}
 	ret = http_send(mc, &r, found == -2 ? allow : NULL);
 	http_req_free(&r);
 	return (ret);

@@ -1,7 +1,8 @@
 /*
  * store_events.c: the event log that the stream and the delivery workers
  * read. An event is written in the same transaction as the change it
- * announces, and NOTIFY tells every tocsind instance at commit.
+ * announces, together with its outbox rows (store_outbox_plan: webhook and
+ * e-mail deliveries), and NOTIFY tells every tocsind instance at commit.
  *
  * Why the lock: a bigserial alone does not make ids visible in order (two
  * transactions may commit in the other order than they took their ids), and
@@ -51,6 +52,9 @@ store_events_insert(PGconn *db, const char *type, const char *item_kind,
 		return (-1);
 	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
+	/* The outbox rows commit with the event, or neither does. */
+	if (store_outbox_plan(db, id, item_kind, scope) < 0)
+		return (-1);
 	params[0] = TOCSIN_NOTIFY_EVENTS;
 	snprintf(rev, sizeof rev, "%lld", (long long)id);
 	params[1] = rev;

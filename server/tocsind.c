@@ -140,10 +140,17 @@ tocsind_run(struct config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (deliver_init(cfg) != 0)	/* keys and libcurl, before threads */
+		return (1);
 	db_pool_init(cfg->database, cfg->db_pool_size);
 	if (http_start(cfg) != 0)
 		return (1);
 	if (stream_start(cfg) != 0) {
+		http_stop();
+		return (1);
+	}
+	if (deliver_start(cfg) != 0) {
+		stream_stop();
 		http_stop();
 		return (1);
 	}
@@ -158,9 +165,13 @@ tocsind_run(struct config *cfg)
 		break;
 	}
 	log_info("stopping (signal %d)", sig);
+	/* Deliveries in flight finish (or are handed back) meanwhile. */
+	deliver_quit();
 	http_stop();
 	stream_stop();
+	deliver_stop();
 	db_pool_shutdown();
+	deliver_shutdown();
 	log_info("stopped");
 	return (0);
 }

@@ -271,10 +271,26 @@ extern const struct route api_users_routes[];
 extern const struct route api_tokens_routes[];
 extern const struct route api_advisories_routes[];
 extern const struct route api_subscriptions_routes[];
+extern const struct route api_webhooks_routes[];
+extern const struct route api_deliveries_routes[];
+extern const struct route api_assets_routes[];
+extern const struct route api_warnings_routes[];
 
 /* stream.c: the WebSocket listener (libwebsockets, its own thread). */
 int		 stream_start(const struct config *);
 void		 stream_stop(void);
+/* A client message, parsed apart from any connection (and fuzzed so). */
+enum stream_msg_type { STREAM_MSG_MALFORMED, STREAM_MSG_UNKNOWN,
+    STREAM_MSG_AUTH, STREAM_MSG_RESUME };
+struct stream_client_msg {
+	enum stream_msg_type	 type;
+	json_t			*json;		/* owns token */
+	const char		*token;		/* AUTH: NULL if none */
+	int64_t			 since;		/* RESUME: -1 if not valid */
+};
+int		 stream_parse_client_message(const char *, size_t,
+		    struct stream_client_msg *);
+void		 stream_client_msg_clear(struct stream_client_msg *);
 
 /*
  * stream.c, streamdb.c: the stream's two threads. stream.c (libwebsockets)
@@ -323,7 +339,6 @@ struct streamdb_msg {
 struct stream_event *stream_event_new(int64_t, const char *, const char *,
 		    const char *, const char *);
 void		 stream_event_unref(struct stream_event *);
-int64_t		 stream_event_id(const struct stream_event *);
 /* TLP.md "What is pushed": is the event pushed to this principal, given
  * its ws subscription filters? Live push and replay both ask this. */
 int		 stream_event_wanted(const struct stream_event *,
@@ -489,6 +504,446 @@ void	 api_db_failed(struct req *);
 const char *api_string(json_t *);
 int	 api_valid_name(const char *);
 int	 api_valid_email(const char *);
+
+/* secretbox.c: the server key; AES-256-GCM for secrets at rest. */
+#define TOCSIN_KEY_FILE_DEFAULT	"/var/lib/tocsin/server.key"
+#define TOCSIN_WEBHOOK_SECRET_PREFIX "whsec_"
+#define TOCSIN_WEBHOOK_SECRET_BYTES 32
+int	 secretbox_init(const char *, char **);
+void	 secretbox_mkdir_parent(const char *);
+void	 secretbox_shutdown(void);
+void	 secretbox_set_key(const unsigned char[32]);
+int	 secretbox_seal(const char *, const void *, size_t, unsigned char **,
+	    size_t *);
+char	*secretbox_open(const char *, const unsigned char *, size_t,
+	    size_t *);
+/* Seal a string as a bytea parameter ("\x..."); open a bytea column. */
+char	*secretbox_seal_pg(const char *, const char *);
+char	*secretbox_open_pg(const char *, const char *);
+/* Wipe and free a secret (length 0: a string). */
+void	 secretbox_free(char *, size_t);
+char	*secretbox_webhook_secret(void);
+
+/* sign.c: Standard Webhooks signatures (v1 HMAC, v1a Ed25519), base64. */
+#define TOCSIN_SIGNING_KEY_DEFAULT "/var/lib/tocsin/webhook-ed25519.pem"
+int		 sign_init(const char *, char **);
+void		 sign_shutdown(void);
+const char	*sign_public_key_b64(void);
+const char	*sign_public_key_pem(void);
+char		*sign_base64_encode(const void *, size_t);
+int		 sign_base64_decode(const char *, unsigned char **, size_t *);
+int		 sign_secret_bytes(const char *, unsigned char **, size_t *);
+char		*sign_v1(const char *, const char *, const char *,
+		    const char *, size_t);
+char		*sign_v1a(const char *, const char *, const char *, size_t);
+/* The webhook-signature value (secret, old secret or NULL, id, ts, body). */
+char		*sign_header(const char *, const char *, const char *,
+		    const char *, const char *, size_t);
+
+/* ssrf.c: which addresses a webhook may reach (webhooks.allow*). */
+enum ssrf_class { SSRF_PUBLIC, SSRF_LOOPBACK, SSRF_PRIVATE, SSRF_LINK_LOCAL,
+    SSRF_MULTICAST, SSRF_UNSPECIFIED, SSRF_RESERVED };
+struct sockaddr;
+enum ssrf_class	 ssrf_classify(const struct sockaddr *);
+const char	*ssrf_class_name(enum ssrf_class);
+int		 ssrf_cidr_valid(const char *);
+/* 1 if allowed, else 0 and a reason ("10.0.0.1 is a private address"). */
+int		 ssrf_address_allowed(const struct config *,
+		    const struct sockaddr *, char *, size_t);
+/* Scheme, host, resolution: 0, or -1 and *cause ("url: ..."). */
+int		 ssrf_check_url(const struct config *, const char *, char **);
+
+/* store_webhooks.c: webhook endpoints; secrets sealed by secretbox.c. */
+#define TOCSIN_WEBHOOKS_PER_ORG	100
+#define TOCSIN_WEBHOOK_GRACE_DEFAULT 86400
+#define TOCSIN_WEBHOOK_GRACE_MAX (7 * 86400)
+struct webhook {
+	int64_t		 id;
+	int64_t		 organisation_id;
+	char		*url;
+	char		*format;	/* json, splunk-hec, ecs */
+	int		 targeted;
+	int		 active;
+	char		*disabled_reason;	/* NULL: none */
+	char		*old_secret_until;	/* NULL: no rotation pending */
+	int		 has_splunk_token;
+	char		*created_at;	/* RFC 3339, UTC */
+	char		*updated_at;
+};
+/* What the worker needs to send to one endpoint (secrets in clear). */
+struct webhook_target {
+	int64_t		 id;
+	int64_t		 organisation_id;
+	char		*url;
+	char		*format;
+	int		 active;	/* endpoint and organisation */
+	char		*secret;
+	char		*old_secret;	/* NULL outside a grace period */
+	char		*splunk_token;	/* NULL: none */
+	struct principal org;		/* the organisation as a recipient */
+};
+int	 store_webhooks_insert(PGconn *, struct webhook *, const char *,
+	    const char *);
+/* Load one (org 0: any organisation's): 0, TOCSIN_STORE_NOT_FOUND, -1. */
+int	 store_webhooks_get(PGconn *, int64_t, int64_t, struct webhook *);
+int	 store_webhooks_list(PGconn *, int64_t, int64_t, int,
+	    struct webhook **, size_t *);
+int	 store_webhooks_count(PGconn *, int64_t, int64_t *);
+/* Write url, format, targeted, active; token: NULL keep, "" clear. */
+int	 store_webhooks_update(PGconn *, struct webhook *, const char *);
+int	 store_webhooks_delete(PGconn *, int64_t);
+int	 store_webhooks_rotate(PGconn *, int64_t, const char *, int,
+	    struct webhook *);
+int	 store_webhooks_targets(PGconn *, const int64_t *, size_t,
+	    struct webhook_target **, size_t *);
+void	 store_webhooks_target_clear(struct webhook_target *);
+json_t	*store_webhooks_json(const struct webhook *);
+void	 store_webhooks_clear(struct webhook *);
+/* The organisation as a recipient (webhooks, its security contact). */
+#define TOCSIN_PRINCIPAL_ORGANISATION	(-1)	/* user_id: no person */
+void	 store_webhooks_org_principal(struct principal *, int64_t,
+	    enum org_kind, int, char **, size_t);
+
+/* store_outbox.c: the delivery outbox that webhooks and e-mail share. */
+#define TOCSIN_NOTIFY_OUTBOX	"tocsin_outbox"
+#define TOCSIN_OUTBOX_ATTEMPTS	8	/* the first and 7 retries */
+#define TOCSIN_OUTBOX_RESPONSE_BYTES 512
+/* An event's scope, parsed once: per element its audience and filter view. */
+struct outbox_element {
+	int		 valid;		/* audience parsed; else never shown */
+	struct audience	 aud;
+	struct match_item item;
+};
+struct outbox_scope {
+	json_t			*json;	/* owns the strings items borrow */
+	struct outbox_element	*v;
+	size_t			 n;
+};
+int	 store_outbox_scope_parse(json_t *, struct outbox_scope *);
+void	 store_outbox_scope_clear(struct outbox_scope *);
+/* Is some element visible to the principal (never RED without a user)? */
+int	 store_outbox_scope_visible(const struct outbox_scope *,
+	    const struct principal *);
+/* Visible AND (targeted and named, or one of the filters matches)? */
+int	 store_outbox_scope_wants(const struct outbox_scope *,
+	    const struct principal *, int, const struct filter *, size_t);
+/* One planned delivery; the planner of each channel adds its own. */
+struct outbox_recipient {
+	const char	*channel;	/* "webhook", "email" */
+	int64_t		 organisation_id;	/* 0: none */
+	int64_t		 webhook_id;	/* 0: none */
+	int64_t		 user_id;	/* 0: none */
+	int		 to_contact;	/* organisation's security contact */
+	int		 priority;	/* kind_priority() */
+};
+struct outbox_plan {
+	struct outbox_recipient	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+void	 store_outbox_plan_add(struct outbox_plan *,
+	    const struct outbox_recipient *);
+/* In the publishing transaction: one delivery per recipient; count or -1. */
+int	 store_outbox_plan(PGconn *, int64_t, const char *, json_t *);
+int	 store_outbox_enqueue_test(PGconn *, const struct outbox_recipient *,
+	    json_t *, int64_t *);
+/* A claimed delivery: the row and what it carries. */
+struct outbox_claim {
+	int64_t		 id;
+	char		*channel;
+	int64_t		 event_id;	/* 0: payload delivery (test) */
+	int64_t		 organisation_id;
+	int64_t		 webhook_id;
+	int64_t		 user_id;
+	int		 to_contact;
+	int		 priority;
+	char		*msg_id;
+	int		 attempt;	/* this attempt's number, from 1 */
+	json_t		*payload;	/* NULL unless event_id is 0 */
+	char		*created_at;	/* RFC 3339, UTC */
+};
+/* Due rows of a channel, in priority order, capped per endpoint. */
+int	 store_outbox_claim(PGconn *, const char *, int, int, const int64_t *,
+	    const int *, size_t, int, struct outbox_claim **, size_t *);
+void	 store_outbox_claim_clear(struct outbox_claim *);
+/* Leases that ran out (a crashed worker) go back to pending; count or -1. */
+int	 store_outbox_requeue_expired(PGconn *);
+/* Delivered; retry later; failed for good; 410 (disable the endpoint);
+ * cancelled unsent (endpoint off, item no longer visible). */
+enum outbox_outcome { OUTBOX_DELIVERED, OUTBOX_RETRY, OUTBOX_FAILED,
+    OUTBOX_GONE, OUTBOX_CANCELLED };
+struct outbox_result {
+	int64_t		 delivery_id;
+	int		 attempt;
+	const char	*channel;
+	int64_t		 webhook_id;
+	enum outbox_outcome outcome;
+	int		 status;	/* protocol status; 0 none */
+	const char	*error;		/* NULL: none */
+	const char	*response;	/* first bytes of the answer, or NULL */
+	int64_t		 retry_after_s;	/* seconds the peer asked, or 0 */
+	int64_t		 started_at;	/* Unix time, microseconds */
+	int		 duration_ms;
+};
+int	 store_outbox_record(PGconn *, const struct outbox_result *, size_t);
+/* Give claimed rows back untried (shutdown): state pending, attempt undone. */
+int	 store_outbox_release(PGconn *, const int64_t *, const int *, size_t);
+/* A page of a delivery log: an endpoint's, or an item's events'. */
+struct outbox_query {
+	int64_t		 webhook_id;	/* 0: any */
+	const char	*item_kind;	/* with item_id: "advisory" */
+	const char	*item_id;	/* NULL: any */
+	const char	*state;		/* NULL: any */
+	int64_t		 cursor;	/* 0: newest */
+	int		 limit;
+	int		 with_response;	/* include last_response */
+};
+int	 store_outbox_list(PGconn *, const struct outbox_query *, json_t **,
+	    int64_t *);
+int	 store_outbox_retry(PGconn *, int64_t, int64_t);
+/* Delay before attempt N+1 after N failed, in seconds (with jitter). */
+double	 store_outbox_retry_delay(int);
+/* Counters since start and the queue's depth, as Prometheus text. */
+struct outbox_metrics {
+	uint64_t	 attempts[2];	/* per channel: webhook, email */
+	uint64_t	 failures[2];	/* attempts that did not deliver */
+	uint64_t	 failed[2];	/* deliveries given up */
+	uint64_t	 delivered[2];
+	uint64_t	 disabled;	/* endpoints disabled by 410 */
+};
+void	 store_outbox_metrics_get(struct outbox_metrics *);
+int	 store_outbox_metrics_text(PGconn *, char **);
+
+/* webhook.c: one webhook request: the body of each format, the headers. */
+struct webhook_event {
+	const char	*type;		/* advisory.published, webhook.test */
+	int64_t		 event_id;	/* 0: none */
+	const char	*tlp;
+	json_t		*data;
+	const char	*timestamp;	/* RFC 3339 */
+	int64_t		 time;		/* Unix seconds of timestamp */
+};
+/* The body for FORMAT (json, splunk-hec, ecs), compact; NULL if unknown. */
+char	*webhook_render(const char *, const struct webhook_event *,
+	    const char *);
+/* The request headers (curl list) for a rendered body. */
+struct curl_slist *webhook_headers(const struct webhook_target *,
+	    const char *, int64_t, const char *, size_t);
+
+/* deliver.c: the outbox worker thread (libcurl multi). */
+/* Load the server and signing keys, set up libcurl; 0 or -1 (logged). */
+int	 deliver_init(const struct config *);
+int	 deliver_start(const struct config *);
+/* SIGTERM: stop claiming (returns at once); deliver_stop() then waits. */
+void	 deliver_quit(void);
+void	 deliver_stop(void);
+void	 deliver_shutdown(void);
+
+/* assetmatch.c: asset values and the in-memory owner matcher (pure). */
+#define TOCSIN_ASSET_VALUE_MAX	256	/* bytes of a normalised value */
+enum asset_type { ASSET_CIDR, ASSET_ASN, ASSET_DOMAIN, ASSET__COUNT };
+enum asset_status { ASSET_PROPOSED, ASSET_APPROVED, ASSET_REJECTED,
+    ASSET_STATUS__COUNT };
+/* An address: IPv4 in b[0..3], or IPv6 (v6 set). */
+struct asset_addr {
+	int		 v6;
+	unsigned char	 b[16];
+};
+struct assetmatch;
+int		 asset_type_parse(const char *, enum asset_type *);
+const char	*asset_type_name(enum asset_type);
+int		 asset_status_parse(const char *, enum asset_status *);
+const char	*asset_status_name(enum asset_status);
+int		 asset_addr_parse(const char *, struct asset_addr *);
+void		 asset_addr_format(const struct asset_addr *, char *, size_t);
+int		 asset_asn_parse(const char *, uint32_t *);
+int		 asset_domain_normalise(const char *, int, char *, size_t,
+		    const char **);
+/* Normalise a value of a type: 0, or -1 and *why ("value ..."). */
+int		 asset_normalise(enum asset_type, const char *, char *, size_t,
+		    const char **);
+struct assetmatch *assetmatch_new(void);
+struct assetmatch *assetmatch_ref(struct assetmatch *);
+void		 assetmatch_unref(struct assetmatch *);
+/* Add an asset of an organisation; skipped unless approved. */
+int		 assetmatch_add(struct assetmatch *, enum asset_type,
+		    enum asset_status, const char *, int64_t, const char **);
+void		 assetmatch_build(struct assetmatch *);
+size_t		 assetmatch_count(const struct assetmatch *);
+/* Owner of an address: longest prefix, else the AS number's (0: none). */
+int64_t		 assetmatch_ip(const struct assetmatch *,
+		    const struct asset_addr *, uint32_t, enum asset_type *);
+int64_t		 assetmatch_asn(const struct assetmatch *, uint32_t);
+/* Owner of a normalised name: longest label-aligned suffix (0: none). */
+int64_t		 assetmatch_domain(const struct assetmatch *, const char *);
+
+/* csv.c: a streaming RFC 4180 reader, one bounded row at a time. */
+#define TOCSIN_CSV_MAX_FIELD	8192
+#define TOCSIN_CSV_MAX_FIELDS	256
+#define TOCSIN_CSV_MAX_ROW	65536
+struct csv;
+enum csv_result { CSV_ROW, CSV_END, CSV_BAD, CSV_ERROR };
+/* Read up to len bytes: the count, 0 at the end, -1 on error. */
+typedef long	(*csv_read_cb)(void *, char *, size_t);
+struct csv	*csv_new(csv_read_cb, void *, size_t, size_t, size_t);
+struct csv	*csv_new_buffer(const char *, size_t, size_t, size_t, size_t);
+enum csv_result	 csv_next(struct csv *, const char *const **, size_t *,
+		    size_t *, const char **);
+void		 csv_free(struct csv *);
+
+/* store_assets.c: the asset registry and the cached matcher. */
+struct asset {
+	int64_t			 id;
+	int64_t			 organisation_id;
+	enum asset_type		 type;
+	char			*value;		/* normalised */
+	enum asset_status	 status;
+	int64_t			 proposed_by;	/* 0: unknown */
+	int64_t			 decided_by;	/* 0: not decided */
+	char			*decided_at;	/* RFC 3339, UTC; NULL */
+	char			*created_at;
+};
+struct asset_query {
+	int64_t		 organisation_id;	/* 0: all */
+	int		 status;		/* enum asset_status, -1 any */
+	int		 type;			/* enum asset_type, -1 any */
+	int64_t		 after;			/* cursor: id */
+	int		 limit;
+};
+/* One line of a bulk registration, and what became of it. */
+struct asset_import_row {
+	size_t		 line;
+	int64_t		 organisation_id;
+	enum asset_type	 type;
+	enum asset_status status;
+	char		 value[TOCSIN_ASSET_VALUE_MAX];
+	int		 outcome;	/* 1 created, 0 unchanged, -1 conflict */
+};
+int	 store_assets_insert(PGconn *, struct asset *);
+int	 store_assets_get(PGconn *, int64_t, int, struct asset *);
+int	 store_assets_list(PGconn *, const struct asset_query *,
+	    struct asset **, size_t *);
+int	 store_assets_decide(PGconn *, struct asset *, enum asset_status,
+	    int64_t);
+int	 store_assets_delete(PGconn *, int64_t);
+int	 store_assets_import(PGconn *, struct asset_import_row *, size_t,
+	    int64_t);
+int	 store_assets_active_orgs(PGconn *, int64_t **, size_t *);
+void	 store_assets_clear(struct asset *);
+/* The matcher of the approved assets (a reference; unref it). */
+int	 store_assets_matcher(PGconn *, struct assetmatch **);
+
+/* warning.c: spear warnings without SQL: head, observations, batches. */
+struct wbuf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+void	 wbuf_add(struct wbuf *, const char *, size_t);
+void	 wbuf_str(struct wbuf *, const char *);
+void	 wbuf_json_string(struct wbuf *, const char *);
+void	 wbuf_uint(struct wbuf *, unsigned long long);
+void	 wbuf_free(struct wbuf *);
+struct warning_error {
+	char	field[64];
+	char	message[320];
+};
+struct warning_head {
+	const char	*title;		/* borrowed */
+	const char	*description;
+	const char	*category;
+	enum tlp	 tlp;
+	enum severity	 severity;
+};
+/* What an observation is attributed by. */
+struct warning_key {
+	int			 has_addr;
+	struct asset_addr	 addr;
+	uint32_t		 asn;		/* 0: none */
+	char			 domain[256];	/* "": none */
+};
+/* A Shadowserver report's columns. */
+struct warning_ss {
+	char	**names;
+	char	**keys;		/* "name": as JSON, for details */
+	size_t	  n;
+	int	  col[5];	/* timestamp, ip, port, asn, hostname; -1 */
+};
+/* One warning to be: an organisation's observations (a JSON array). */
+struct warning_part {
+	int64_t		 org;
+	struct wbuf	 obs;
+	size_t		 count;
+	size_t		 seq;
+	int		 part;		/* 1.. of parts */
+	int		 parts;
+};
+struct warning_batch {
+	size_t			 max_bytes;
+	struct warning_part	*parts;
+	size_t			 n_parts;
+	size_t			 cap_parts;
+	size_t			*slots;
+	size_t			 cap_slots;
+	size_t			 n_orgs;
+	size_t			 matched;
+};
+int	 warning_utf8_ok(const char *);
+int	 warning_timestamp_normalise(const char *, char *, size_t);
+int	 warning_head_check(struct warning_head *, const char *, const char *,
+	    struct warning_error *);
+int64_t	 warning_attribute(const struct assetmatch *,
+	    const struct warning_key *);
+int	 warning_obs_from_json(json_t *, size_t, struct warning_key *,
+	    struct wbuf *, struct warning_error *);
+int	 warning_ss_header(struct warning_ss *, const char *const *, size_t,
+	    const char **);
+void	 warning_ss_clear(struct warning_ss *);
+int	 warning_ss_row(const struct warning_ss *, const struct assetmatch *,
+	    const char *const *, size_t, int64_t *, struct wbuf *,
+	    const char **);
+struct warning_batch *warning_batch_new(size_t);
+void	 warning_batch_add(struct warning_batch *, int64_t, const char *,
+	    size_t);
+void	 warning_batch_finish(struct warning_batch *);
+void	 warning_batch_free(struct warning_batch *);
+
+/* store_warnings.c: warnings: publish a batch in one transaction, read. */
+struct warning_row {
+	int64_t		 num;
+	char		*id;
+	int64_t		 organisation_id;
+	enum tlp	 tlp;
+	char		*title;
+	char		*description;
+	char		*category;
+	char		*severity;
+	int		 count;		/* observations */
+	int		 part;
+	int		 parts;
+	json_t		*observations;	/* NULL when not loaded */
+	int64_t		 event_id;
+	char		*created_at;
+};
+/* What a published batch made: one entry per warning. */
+struct warning_made {
+	char		 id[64];
+	int64_t		 organisation_id;
+	int64_t		 event_id;
+};
+int	 store_warnings_publish(PGconn *, const char *, int64_t,
+	    const struct warning_head *, struct warning_batch *,
+	    struct warning_made **, size_t *);
+int	 store_warnings_get(PGconn *, const char *, struct warning_row *);
+int	 store_warnings_list(PGconn *, int64_t, const char *, int64_t, int,
+	    struct warning_row **, size_t *);
+void	 store_warnings_audience(const struct warning_row *,
+	    struct audience *, int64_t *);
+json_t	*store_warnings_json(const struct warning_row *, int);
+void	 store_warnings_row_free(struct warning_row *);
+
+/* api_assets.c: /v1/assets; also the text/csv body check of imports. */
+int	 api_assets_csv_body(struct req *);
 
 /* json_util.c: small helpers over jansson for validation. */
 /* Is the member absent, or present with the type? (-1 wrong type) */

@@ -112,8 +112,8 @@ class Request:
 
 class Endpoint:
     """One path of the sink. `responses`: a list of (status, headers,
-    body) answered in order (then `default`); `delay`: seconds to wait
-    before answering."""
+    body), or callables returning one, answered in order (then `default`);
+    `delay`: seconds to wait before answering."""
 
     def __init__(self, sink, name):
         self.sink, self.name = sink, name
@@ -169,8 +169,12 @@ class Sink:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # A listen backlog for 64 connections at once: with the
+            # default 5, the kernel delays SYNs and requests arrive late.
+            request_queue_size = 256
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.base = "http://127.0.0.1:%d" % self.port
@@ -200,6 +204,8 @@ class Sink:
             if problems:
                 ep.problems.append((req.msg_id, problems))
             resp = ep.responses.pop(0) if ep.responses else ep.default
+        if callable(resp):
+            resp = resp()
         if problems:
             log("sink %s: %s: %s" % (ep.name, req.msg_id, problems))
         if ep.delay:
@@ -256,9 +262,9 @@ def outbox_config(d, allow_private=True, timeout_s=5, per_endpoint=None,
     if per_endpoint is not None and config_supports(d, "webhooks",
                                                      "per_endpoint", 4):
         d.config["webhooks"]["per_endpoint"] = per_endpoint
-    if concurrency is not None and config_supports(d, "webhooks",
+    if concurrency is not None and config_supports(d, "deliver",
                                                     "concurrency", 64):
-        d.config["webhooks"]["concurrency"] = concurrency
+        d.config.setdefault("deliver", {})["concurrency"] = concurrency
     d.write_config()
 
 
