@@ -40,9 +40,8 @@ api_subscriptions_visible(struct req *r, int64_t user_id, int64_t org_id)
 }
 
 /*
- * Is S "ws", "email" or "webhook:<positive id>"? XXX: the webhook need not
- * exist yet; once store_webhooks.c does, check that it is an active
- * endpoint of the owner's organisation.
+ * Is S "ws", "email" or "webhook:<positive id>"? That the endpoint exists
+ * is checked once the owner is known (api_subscriptions_check_webhooks).
  */
 static int
 api_subscriptions_valid_channel(const char *s)
@@ -65,6 +64,43 @@ api_subscriptions_has(json_t *channels, const char *channel)
 	json_array_foreach(channels, i, e) {
 		if (strcmp(json_string_value(e), channel) == 0)
 			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Every "webhook:<id>" channel must name an endpoint of the owner's
+ * organisation: another organisation's endpoint answers like a missing
+ * one. 0, or -1 after rolling back and answering.
+ */
+static int
+api_subscriptions_check_webhooks(struct req *r, json_t *channels, int64_t org)
+{
+	struct webhook	 w;
+	json_t		*e;
+	size_t		 i, len = strlen(API_SUBSCRIPTIONS_WEBHOOK);
+	const char	*str;
+	int		 rc;
+
+	json_array_foreach(channels, i, e) {
+		str = json_string_value(e);
+		if (strncmp(str, API_SUBSCRIPTIONS_WEBHOOK, len) != 0)
+			continue;
+		memset(&w, 0, sizeof w);
+		rc = org == 0 ? TOCSIN_STORE_NOT_FOUND :
+		    store_webhooks_get(r->db, http_parse_id(str + len), org, &w);
+		if (rc == 0)
+			store_webhooks_clear(&w);
+		if (rc == TOCSIN_STORE_NOT_FOUND) {
+			db_rollback(r->db);
+			http_problem(r, 422, "channels", "%s: no such webhook "
+			    "endpoint of the subscriber's organisation", str);
+			return (-1);
+		}
+		if (rc != 0) {
+			api_db_failed(r);
+			return (-1);
+		}
 	}
 	return (0);
 }
@@ -250,6 +286,9 @@ api_subscriptions_create_cb(struct req *r)
 		    "address");
 		goto out;
 	}
+	if (api_subscriptions_check_webhooks(r, s.channels,
+	    u.organisation_id) != 0)
+		goto out;
 	s.organisation_id = u.organisation_id;
 	if (store_subscriptions_insert(r->db, &s) != 0 ||
 	    db_commit(r->db) != 0) {

@@ -44,7 +44,8 @@ enum config_type {
 	CONFIG_SIZE,		/* bytes, with an optional K, M or G suffix */
 	CONFIG_ENUM,
 	CONFIG_HOSTPORT,
-	CONFIG_URL
+	CONFIG_URL,
+	CONFIG_CIDRS		/* a list of CIDR blocks */
 };
 
 struct config_key {
@@ -61,6 +62,7 @@ struct config_key {
 	int		(*parse)(const char *, void *);	/* CONFIG_ENUM */
 	const char	*(*check)(const char *);	/* extra rule */
 	const char	 *help;
+	size_t		  count_off;	/* CONFIG_CIDRS: where the count goes */
 };
 
 struct config_cause {
@@ -163,6 +165,9 @@ static const struct config_key config_keys[] = {
 	{ .path = "webhooks.allow_private_networks", .type = CONFIG_BOOL,
 	  .off = CF(webhooks_allow_private_networks), .def = "false",
 	  .help = "allow loopback, private and link-local targets" },
+	{ .path = "webhooks.allow", .type = CONFIG_CIDRS,
+	  .off = CF(webhooks_allow), .count_off = CF(n_webhooks_allow),
+	  .help = "CIDR blocks allowed despite the private-network guard" },
 	{ .path = "webhooks.signing_key", .type = CONFIG_STRING,
 	  .off = CF(webhooks_signing_key),
 	  .def = "/var/lib/tocsin/webhook-ed25519.pem",
@@ -597,6 +602,8 @@ config_expected(const struct config_key *k, char *buf, size_t len)
 	case CONFIG_HOSTPORT:
 		return ("\"host:port\" or \"[IPv6 address]:port\" with a port "
 		    "from 1 to 65535");
+	case CONFIG_CIDRS:
+		return ("a list of CIDR blocks such as 192.0.2.0/24");
 	case CONFIG_URL:
 		o = (size_t)snprintf(buf, len, "a URL starting with");
 		for (sc = k->schemes; *sc != NULL && o < len; sc++) {
@@ -757,6 +764,57 @@ bad:
 
 static void	config_walk(struct config_ctx *, yaml_node_t *, const char *);
 
+/* A list of CIDR blocks: every item checked, each error on its own line. */
+static void
+config_set_cidrs(struct config_ctx *ctx, int idx, yaml_node_t *vn)
+{
+	const struct config_key	*k = &config_keys[idx];
+	char			***dst = (char ***)((char *)ctx->cf + k->off);
+	size_t			*count = (size_t *)((char *)ctx->cf +
+				    k->count_off);
+	char			 show[CONFIG_SHOW_SIZE];
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	const char		*v;
+	int			 bad = 0;
+
+	if (vn->type != YAML_SEQUENCE_NODE) {
+		config_add_cause(ctx, vn->start_mark.line + 1,
+		    "%s: must be a list of CIDR blocks, not %s", k->path,
+		    config_node_kind(vn));
+		ctx->bad[idx] = 1;
+		return;
+	}
+	for (it = vn->data.sequence.items.start;
+	    it < vn->data.sequence.items.top; it++) {
+		item = yaml_document_get_node(ctx->doc, *it);
+		if (item == NULL)
+			continue;
+		if (item->type != YAML_SCALAR_NODE) {
+			config_add_cause(ctx, item->start_mark.line + 1,
+			    "%s: items must be CIDR blocks, not %s", k->path,
+			    config_node_kind(item));
+			bad = 1;
+			continue;
+		}
+		v = (const char *)item->data.scalar.value;
+		if (!ssrf_cidr_valid(v)) {
+			config_add_cause(ctx, item->start_mark.line + 1,
+			    "%s: \"%s\" is not a CIDR block such as "
+			    "192.0.2.0/24", k->path, config_show(show, v,
+			    item->data.scalar.length));
+			bad = 1;
+			continue;
+		}
+		*dst = xrealloc(*dst, (*count + 1) * sizeof **dst);
+		(*dst)[(*count)++] = xstrdup(v);
+	}
+	if (bad)
+		ctx->bad[idx] = 1;
+	else
+		ctx->set[idx] = 1;
+}
+
 /* One key's value node: a section to walk, or a scalar to store. */
 static void
 config_set_node(struct config_ctx *ctx, int idx, yaml_node_t *vn)
@@ -778,6 +836,10 @@ config_set_node(struct config_ctx *ctx, int idx, yaml_node_t *vn)
 		}
 		ctx->set[idx] = 1;
 		config_walk(ctx, vn, k->path);
+		return;
+	}
+	if (k->type == CONFIG_CIDRS) {
+		config_set_cidrs(ctx, idx, vn);
 		return;
 	}
 	if (vn->type != YAML_SCALAR_NODE) {
@@ -1107,6 +1169,10 @@ config_free(struct config *cf)
 		case CONFIG_HOSTPORT:
 		case CONFIG_URL:
 			free(*(char **)((char *)cf + k->off));
+			break;
+		case CONFIG_CIDRS:
+			strv_free(*(char ***)((char *)cf + k->off),
+			    *(size_t *)((char *)cf + k->count_off));
 			break;
 		default:
 			break;

@@ -447,6 +447,33 @@ test_load(void)
 	config_free(NULL);
 }
 
+/* webhooks.allow: a list of CIDR blocks, each bad item on its line. */
+static void
+test_cidr_list(void)
+{
+	struct config	*cf;
+	char		*causes = NULL;
+
+	cf = parse("database: x\nwebhooks:\n  allow: [10.1.0.0/16, "
+	    "\"fd00::/8\"]\n", &causes);
+	CHECK(cf != NULL);
+	if (cf != NULL) {
+		CHECK_INT_EQ(cf->n_webhooks_allow, 2);
+		CHECK_STR_EQ(cf->webhooks_allow[0], "10.1.0.0/16");
+		CHECK_STR_EQ(cf->webhooks_allow[1], "fd00::/8");
+		config_free(cf);
+	}
+	free(causes);
+	CHECK_ERROR("database: x\nwebhooks:\n  allow:\n    - 10.0.0.0/8\n"
+	    "    - bogus\n    - [1]\n",
+	    "t.yaml:5: webhooks.allow: \"bogus\" is not a CIDR block such "
+	    "as 192.0.2.0/24\n"
+	    "t.yaml:6: webhooks.allow: items must be CIDR blocks, not a list");
+	CHECK_ERROR("database: x\nwebhooks:\n  allow: 10.0.0.0/8\n",
+	    "t.yaml:3: webhooks.allow: must be a list of CIDR blocks, not a "
+	    "scalar");
+}
+
 int
 main(void)
 {
@@ -463,6 +490,7 @@ main(void)
 	test_errors();
 	test_many_errors();
 	test_load();
+	test_cidr_list();
 
 	unlink(tls_crt);
 	unlink(tls_key);
