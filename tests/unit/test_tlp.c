@@ -343,8 +343,8 @@ test_json(void)
 	} bad[] = {
 		{ "[]", TLP_AMBER, "audience" },
 		{ "\"energy\"", TLP_GREEN, "audience" },
-		{ "{\"orgs\":[1]}", TLP_AMBER, "audience" },
-		{ "{\"organisations\":[1],\"x\":1}", TLP_AMBER, "audience" },
+		{ "{\"orgs\":[1]}", TLP_AMBER, "audience.orgs" },
+		{ "{\"organisations\":[1],\"x\":1}", TLP_AMBER, "audience.x" },
 		{ NULL, TLP_AMBER, "audience" },
 		{ "{}", TLP_AMBER_STRICT, "audience" },
 		{ "{\"kinds\":[\"essential\"]}", TLP_AMBER, "audience" },
