@@ -102,3 +102,22 @@ auth_principal_by_user(PGconn *db, int64_t user_id, struct principal *p)
 	PQclear(res);
 	return (rc);
 }
+
+/*
+ * The stream's credential → principal: an API token, or a web stream
+ * ticket (store_web.c), single-use, that the live page got with its
+ * session; the REST API never accepts tickets. As auth_principal_by_token.
+ */
+int
+auth_principal_by_stream_token(PGconn *db, const char *token,
+    struct principal *p)
+{
+	unsigned char	hash[32];
+	int		rc;
+
+	rc = auth_principal_by_token(db, token, p);
+	if (rc != -1 || !token_looks_valid(token))
+		return (rc);
+	token_hash(token, hash);
+	return (store_web_ticket_use(db, hash, p));
+}

@@ -82,6 +82,16 @@ sector_valid(const char *tag)
 	return (0);
 }
 
+/* The I-th top-level sector tag, in SECTORS.md's order; NULL past the end
+ * (the web's forms list them). */
+const char *
+sector_top(size_t i)
+{
+	if (i >= sizeof sectors_table / sizeof sectors_table[0])
+		return (NULL);
+	return (sectors_table[i].tag);
+}
+
 /* Does a filter/audience tag cover an organisation's or item's tag? */
 int
 sector_covers(const char *filter, const char *tag)

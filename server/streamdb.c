@@ -35,7 +35,8 @@
 #define STREAMDB_BACKOFF_MIN_MS	500
 #define STREAMDB_BACKOFF_MAX_MS	30000
 
-#define STREAMDB_EVENT_COLUMNS	"event_id, type, tlp, scope, data"
+#define STREAMDB_EVENT_COLUMNS	"event_id, type, tlp, scope, data, " \
+	"(extract(epoch FROM created_at) * 1000000)::bigint AS created_us"
 
 static struct {
 	pthread_t		 thread;
@@ -265,8 +266,11 @@ streamdb_events(PGresult *res, int col, int from, int to, size_t max_bytes,
 		ev = stream_event_new(m->last_id, PQgetvalue(res, i, col + 1),
 		    PQgetvalue(res, i, col + 2), PQgetvalue(res, i, col + 3),
 		    PQgetvalue(res, i, col + 4));
-		if (ev != NULL)
+		if (ev != NULL) {
+			stream_event_set_created(ev, strtoll(PQgetvalue(res,
+			    i, col + 5), NULL, 10));	/* metrics.c latency */
 			m->events[m->n_events++] = ev;
+		}
 	}
 	return (bytes);
 }
@@ -352,7 +356,8 @@ streamdb_auth(struct streamdb_msg *m)
 	m->principal = xcalloc(1, sizeof *m->principal);
 	if (token_looks_valid(m->token))
 		token_hash(m->token, m->hash);
-	m->status = auth_principal_by_token(sdb.query, m->token, m->principal);
+	m->status = auth_principal_by_stream_token(sdb.query, m->token,
+	    m->principal);
 	explicit_bzero(m->token, strlen(m->token));
 	if (m->status == 0)
 		m->status = streamdb_filters(m);
@@ -382,8 +387,12 @@ streamdb_reload(struct streamdb_msg *m)
 		return;
 	snprintf(user, sizeof user, "%" PRId64, m->id);
 	params[0] = user;
+	/* A web stream ticket lives as long as its session (store_web.c). */
 	res = db_exec(sdb.query, "SELECT hash FROM tokens WHERE user_id = $1 "
-	    "AND revoked_at IS NULL", 1, params);
+	    "AND revoked_at IS NULL UNION ALL SELECT t.hash FROM "
+	    "web_stream_tickets t JOIN web_sessions s ON s.id_hash = "
+	    "t.session_hash WHERE t.user_id = $1 AND s.expires_at > now()", 1,
+	    params);
 	if (res == NULL) {
 		m->status = -2;
 		return;
