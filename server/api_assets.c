@@ -314,7 +314,11 @@ api_assets_update_cb(struct req *r)
 		    "organisation already", a.value, asset_type_name(a.type));
 		goto out;
 	}
-	if (rc != 0 || db_commit(r->db) != 0) {
+	if (rc != 0 || audit_record_id(r->db, r->who->user_id,	/* audit.c */
+	    st == ASSET_APPROVED ? "asset.approve" : "asset.reject", "asset",
+	    a.id, json_pack("{s:I, s:s, s:s}", "organisation_id",
+	    (json_int_t)a.organisation_id, "type", asset_type_name(a.type),
+	    "value", a.value)) != 0 || db_commit(r->db) != 0) {
 		api_db_failed(r);
 		goto out;
 	}

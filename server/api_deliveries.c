@@ -4,6 +4,8 @@
  * the advisory, each recipient and channel) with its state, attempts,
  * times, last status and last error. The answers of the recipients'
  * systems stay in the endpoint's own log (GET /v1/webhooks/{id}/deliveries).
+ * Every page read is in the audit log (deliveries.read): the report says
+ * who received what, so who looked at it is kept too.
  */
 #include "config.h"
 
@@ -52,6 +54,12 @@ api_deliveries_advisory_cb(struct req *r)
 		http_problem(r, 404, NULL, "no advisory %s", r->params[0]);
 	else if (rc != 0)
 		api_db_failed(r);
-	else
+	else if (audit_record(r->db, r->who->user_id, "deliveries.read",
+	    "advisory", r->params[0], json_pack("{s:s?, s:I}", "state", state,
+	    "cursor", (json_int_t)q.cursor)) != 0) {
+		/* Who read whose addresses is kept, or nothing is shown. */
+		json_decref(items);
+		api_db_failed(r);
+	} else
 		api_reply_list(r, items, next);
 }

@@ -100,7 +100,9 @@ api_tokens_create_cb(struct req *r)
 		api_db_failed(r);
 		goto out;
 	}
-	if (db_commit(r->db) != 0) {
+	if (audit_record_id(r->db, r->who->user_id, "token.create", "token",
+	    t.id, json_pack("{s:I}", "user_id", (json_int_t)owner)) != 0 ||
+	    db_commit(r->db) != 0) {
 		api_db_failed(r);
 		store_tokens_clear(&t);
 		goto out;
@@ -190,7 +192,8 @@ api_tokens_delete_cb(struct req *r)
 		http_problem(r, 404, NULL, "no such token");
 		return;
 	}
-	if (rc != 0 || db_commit(r->db) != 0) {
+	if (rc != 0 || audit_record_id(r->db, r->who->user_id, "token.revoke",
+	    "token", id, NULL) != 0 || db_commit(r->db) != 0) {
 		api_db_failed(r);
 		return;
 	}

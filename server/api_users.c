@@ -41,6 +41,18 @@ api_users_to_json(const struct user *u)
 	    "created_at", u->created_at));
 }
 
+/* The member names of object O (a new array). */
+static json_t *
+api_users_member_names(json_t *o)
+{
+	const char	*k;
+	json_t		*v, *keys = json_array();
+
+	json_object_foreach(o, k, v)
+		json_array_append_new(keys, json_string(k));
+	return (keys);
+}
+
 /* Is PEM a certificate OpenSSL can read? */
 static int
 api_users_valid_cert(const char *pem)
@@ -261,7 +273,12 @@ api_users_create_cb(struct req *r)
 			goto out;
 		}
 	}
-	if (store_users_insert(r->db, &u) != 0 || db_commit(r->db) != 0) {
+	if (store_users_insert(r->db, &u) != 0 ||
+	    audit_record_id(r->db, r->who->user_id, "user.create", "user",
+	    u.id, json_pack("{s:s, s:o}", "role", role_name(u.role),
+	    "organisation_id", u.organisation_id != 0 ?
+	    json_integer(u.organisation_id) : json_null())) != 0 ||
+	    db_commit(r->db) != 0) {
 		api_db_failed(r);
 		goto out;
 	}
@@ -397,7 +414,12 @@ api_users_update_cb(struct req *r)
 	if (was == ROLE_ADMIN && u.role != ROLE_ADMIN &&
 	    api_users_last_admin(r, u.id) != 0)
 		goto out;
+	/* Which members changed, never their values (ids only). */
 	if ((rc = store_users_update(r->db, &u)) != 0 ||
+	    audit_record_id(r->db, r->who->user_id, "user.update", "user",
+	    u.id, json_pack("{s:o, s:s, s:s}", "members",
+	    api_users_member_names(body), "role_from", role_name(was),
+	    "role_to", role_name(u.role))) != 0 ||
 	    db_commit(r->db) != 0) {
 		api_db_failed(r);
 		goto out;
@@ -448,7 +470,9 @@ api_users_delete_cb(struct req *r)
 		return;
 	}
 	store_users_clear(&u);
-	if (store_users_delete(r->db, id) != 0 || db_commit(r->db) != 0) {
+	if (store_users_delete(r->db, id) != 0 ||
+	    audit_record_id(r->db, r->who->user_id, "user.delete", "user", id,
+	    NULL) != 0 || db_commit(r->db) != 0) {
 		api_db_failed(r);
 		return;
 	}
@@ -457,11 +481,73 @@ api_users_delete_cb(struct req *r)
 	http_reply_text(r, 204, NULL, "");
 }
 
+/*
+ * GET /v1/users/{id}/export: the right of access. Everything tocsin holds
+ * about the user (store_users_export) and the audit entries about it; an
+ * entry by someone else shows that person's id, not its address. The user
+ * itself or an admin; the export is itself audited.
+ */
+static void
+api_users_export_cb(struct req *r)
+{
+	struct user	 u;
+	json_t		*v, *audit, *e;
+	int64_t		 id;
+	size_t		 i;
+	int		 rc;
+
+	if (!http_require_roles(r, ROLES_USERS))
+		return;
+	if ((id = http_parse_id(r->params[0])) == 0) {
+		http_problem(r, 404, NULL, "no such user");
+		return;
+	}
+	if (id != r->who->user_id && r->who->role != ROLE_ADMIN) {
+		rc = store_users_get(r->db, id, 0, &u);
+		if (rc == 0 && api_users_visible(r, &u))
+			http_problem(r, 403, NULL, "only the user itself or an "
+			    "admin may export its data");
+		else if (rc == 0 || rc == TOCSIN_STORE_NOT_FOUND)
+			http_problem(r, 404, NULL, "no such user");
+		else
+			api_db_failed(r);
+		if (rc == 0)
+			store_users_clear(&u);
+		return;
+	}
+	rc = store_users_export(r->db, id, &v);
+	if (rc == TOCSIN_STORE_NOT_FOUND) {
+		http_problem(r, 404, NULL, "no such user");
+		return;
+	}
+	if (rc != 0 || (audit = audit_about_user(r->db, id)) == NULL) {
+		json_decref(v);
+		api_db_failed(r);
+		return;
+	}
+	json_array_foreach(audit, i, e) {
+		if (json_integer_value(json_object_get(e, "actor_user_id")) !=
+		    id)
+			json_object_set_new(e, "client_address", json_null());
+	}
+	json_object_set_new(v, "audit", audit);
+	if (audit_record_id(r->db, r->who->user_id, "user.export", "user", id,
+	    NULL) != 0) {
+		json_decref(v);
+		api_db_failed(r);
+		return;
+	}
+	log_info("user %" PRId64 " exported by user %" PRId64, id,
+	    r->who->user_id);
+	http_reply_json(r, 200, v);
+}
+
 const struct route api_users_routes[] = {
 	{ "POST", "/v1/users", api_users_create_cb, 0 },
 	{ "GET", "/v1/users", api_users_list_cb, 0 },
 	{ "GET", "/v1/users/*", api_users_get_cb, 0 },
 	{ "PATCH", "/v1/users/*", api_users_update_cb, 0 },
 	{ "DELETE", "/v1/users/*", api_users_delete_cb, 0 },
+	{ "GET", "/v1/users/*/export", api_users_export_cb, 0 },
 	{ NULL, NULL, NULL, 0 }
 };

@@ -94,6 +94,7 @@ static const char *const config_http_schemes[] = { "http://", "https://",
     NULL };
 static const char *const config_smtp_schemes[] = { "smtp://", "smtps://",
     NULL };
+static const char *const config_ws_schemes[] = { "ws://", "wss://", NULL };
 
 static const struct config_key config_keys[] = {
 	{ .path = "listen", .type = CONFIG_SECTION,
@@ -124,6 +125,13 @@ static const struct config_key config_keys[] = {
 	{ .path = "public_url", .type = CONFIG_URL, .off = CF(public_url),
 	  .schemes = config_http_schemes, .def = "http://127.0.0.1:8080",
 	  .help = "base URL of the server as users see it" },
+	{ .path = "public_stream_url", .type = CONFIG_URL,
+	  .off = CF(public_stream_url), .schemes = config_ws_schemes,
+	  .help = "the stream's URL as clients see it (behind a proxy); "
+	  "default: from listen.ws" },
+	{ .path = "user", .type = CONFIG_STRING, .off = CF(user),
+	  .def = "tocsin",
+	  .help = "started as root, run as this user once bound" },
 	{ .path = "advisory_id_prefix", .type = CONFIG_STRING,
 	  .off = CF(advisory_id_prefix), .def = "CCB",
 	  .check = config_check_prefix,
@@ -187,7 +195,7 @@ static const struct config_key config_keys[] = {
 	  .help = "requests in flight per instance" },
 
 	{ .path = "limits", .type = CONFIG_SECTION,
-	  .help = "size limits" },
+	  .help = "size and rate limits" },
 	{ .path = "limits.max_body_bytes", .type = CONFIG_SIZE,
 	  .off = CF(max_body_bytes), .min = 1024, .max = 67108864,
 	  .def = "1048576",
@@ -196,6 +204,22 @@ static const struct config_key config_keys[] = {
 	  .off = CF(ws_send_queue_bytes), .min = 4096, .max = 1073741824,
 	  .def = "1048576",
 	  .help = "stream bytes queued for one client before closing it" },
+	{ .path = "limits.rate_per_token", .type = CONFIG_INT,
+	  .off = CF(limits_rate_per_token), .min = 0, .max = 1000000,
+	  .def = "20",
+	  .help = "REST requests per second per API token; 0: no limit" },
+	{ .path = "limits.burst_per_token", .type = CONFIG_INT,
+	  .off = CF(limits_burst_per_token), .min = 1, .max = 1000000,
+	  .def = "100",
+	  .help = "requests a token may make at once before the rate applies" },
+	{ .path = "limits.rate_per_address", .type = CONFIG_INT,
+	  .off = CF(limits_rate_per_address), .min = 0, .max = 1000000,
+	  .def = "50",
+	  .help = "REST requests per second per client address; 0: no limit" },
+	{ .path = "limits.burst_per_address", .type = CONFIG_INT,
+	  .off = CF(limits_burst_per_address), .min = 1, .max = 1000000,
+	  .def = "200",
+	  .help = "requests an address may make at once" },
 
 	{ .path = "retention", .type = CONFIG_SECTION,
 	  .help = "how long records are kept" },
@@ -203,6 +227,10 @@ static const struct config_key config_keys[] = {
 	  .off = CF(retention_deliveries_days), .min = 1, .max = 3650,
 	  .def = "90",
 	  .help = "days finished deliveries are kept" },
+	{ .path = "retention.audit_days", .type = CONFIG_INT,
+	  .off = CF(retention_audit_days), .min = 1, .max = 36500,
+	  .def = "365",
+	  .help = "days audit log entries are kept" },
 
 	{ .path = "templates", .type = CONFIG_STRING, .off = CF(templates),
 	  .def = TOCSIN_DATADIR "/templates",
@@ -220,6 +248,17 @@ static const struct config_key config_keys[] = {
 	{ .path = "http.threads", .type = CONFIG_INT, .off = CF(http_threads),
 	  .min = 1, .max = 64, .def = "4",
 	  .help = "libmicrohttpd worker threads" },
+	{ .path = "http.trusted_proxies", .type = CONFIG_CIDRS,
+	  .off = CF(http_trusted_proxies),
+	  .count_off = CF(n_http_trusted_proxies),
+	  .help = "proxies whose X-Forwarded-For gives the client address" },
+
+	{ .path = "metrics", .type = CONFIG_SECTION,
+	  .help = "Prometheus metrics" },
+	{ .path = "metrics.listen", .type = CONFIG_HOSTPORT,
+	  .off = CF(metrics_listen),
+	  .help = "serve GET /metrics here without a token (and not on "
+	  "listen.http)" },
 
 	{ .path = "stream", .type = CONFIG_SECTION,
 	  .help = "WebSocket stream" },
@@ -1006,6 +1045,13 @@ config_finish(struct config_ctx *ctx)
 		config_add_cause(ctx, line == 0 ? 1 : line,
 		    "listen.ws: must differ from listen.http");
 	}
+	if (cf->metrics_listen != NULL && ((cf->listen_http != NULL &&
+	    strcmp(cf->metrics_listen, cf->listen_http) == 0) ||
+	    (cf->listen_ws != NULL &&
+	    strcmp(cf->metrics_listen, cf->listen_ws) == 0)))
+		config_add_cause(ctx, ctx->given[config_find("metrics.listen")],
+		    "metrics.listen: must differ from listen.http and "
+		    "listen.ws");
 }
 
 static void

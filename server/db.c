@@ -45,6 +45,7 @@ db_connect(const char *conninfo, char **cause)
 		return (NULL);
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
+		metrics_db_error();
 		*cause = xstrdup(PQerrorMessage(conn));
 		(*cause)[strcspn(*cause, "\n")] = '\0';
 		PQfinish(conn);
@@ -132,6 +133,7 @@ db_release(PGconn *conn)
 		/* A handler that bailed out mid-transaction: undo it. */
 		PQclear(PQexec(conn, "ROLLBACK"));
 	}
+	metrics_tx_end(0);	/* whatever was not committed is not counted */
 	pthread_mutex_lock(&db_lock);
 	db_free[db_nfree++] = conn;
 	pthread_cond_signal(&db_cond);
@@ -151,6 +153,24 @@ db_ping(PGconn *conn)
 	return (ok ? 0 : -1);
 }
 
+/*
+ * Log a failed statement: the SQLSTATE and the primary message only.
+ * PostgreSQL's DETAIL may quote the row ("Failing row contains (...)"),
+ * and rows hold e-mail addresses: never in the log.
+ */
+static void
+db_log_error(PGresult *res)
+{
+	const char	*state, *msg;
+
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg == NULL)
+		msg = PQresultErrorMessage(res);
+	log_warn("database: %s%s%s", state != NULL ? state : "",
+	    state != NULL ? ": " : "", msg);
+}
+
 /* Run a parameterised statement; NULL (logged) unless it succeeded. */
 PGresult *
 db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
@@ -162,7 +182,8 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 	st = PQresultStatus(res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return (res);
-	log_warn("database: %s", PQresultErrorMessage(res));
+	metrics_db_error();
+	db_log_error(res);
 	PQclear(res);
 	return (NULL);
 }
@@ -189,7 +210,12 @@ db_begin(PGconn *conn)
 int
 db_commit(PGconn *conn)
 {
-	return (db_exec_ok(conn, "COMMIT", 0, NULL));
+	int	rc;
+
+	/* A failed COMMIT with a good status is a rollback all the same. */
+	rc = db_exec_ok(conn, "COMMIT", 0, NULL);
+	metrics_tx_end(rc == 0);
+	return (rc);
 }
 
 void
@@ -197,6 +223,7 @@ db_rollback(PGconn *conn)
 {
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 		PQclear(PQexec(conn, "ROLLBACK"));
+	metrics_tx_end(0);
 }
 
 /*

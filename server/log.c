@@ -69,6 +69,78 @@ log_reopen(void)
 {
 }
 
+/* Characters of an address's local part and of a domain. */
+#define LOG_LOCAL_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-"
+#define LOG_DOMAIN_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"
+#define LOG_TOKEN_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+/="
+
+/*
+ * The safety net under "never log an e-mail address or a token": whatever
+ * a caller passed (a relay's answer quoting the recipient, a database
+ * message), an address becomes "<e-mail>" and an API token or webhook
+ * secret "<secret>". A new string, or MSG itself when there is nothing.
+ */
+static char *
+log_redact(char *msg)
+{
+	static const char *const prefixes[] = { TOCSIN_TOKEN_PREFIX,
+	    TOCSIN_WEBHOOK_SECRET_PREFIX };
+	const char	*p, *at, *end;
+	char		*out, *o;
+	size_t		 i, k, n, plen = 0;
+
+	if (strchr(msg, '@') == NULL && strstr(msg, prefixes[0]) == NULL &&
+	    strstr(msg, prefixes[1]) == NULL)
+		return (msg);
+	/* A replacement is at most 3 bytes longer than the 5 it replaces. */
+	o = out = xmalloc(2 * strlen(msg) + 1);
+	for (p = msg; *p != '\0';) {
+		for (i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+			plen = strlen(prefixes[i]);
+			if (strncmp(p, prefixes[i], plen) == 0 &&
+			    strspn(p + plen, LOG_TOKEN_CHARS) >= 16)
+				break;
+		}
+		if (i < sizeof prefixes / sizeof prefixes[0]) {
+			memcpy(o, "<secret>", 8);
+			o += 8;
+			p += plen + strspn(p + plen, LOG_TOKEN_CHARS);
+			continue;
+		}
+		n = strspn(p, LOG_LOCAL_CHARS);
+		if (n > 0 && p[n] == '@') {
+			at = p + n;
+			end = at + 1 + strspn(at + 1, LOG_DOMAIN_CHARS);
+			if (memchr(at + 1, '.', end - at - 1) != NULL) {
+				memcpy(o, "<e-mail>", 8);
+				o += 8;
+				p = end;
+				continue;
+			}
+		}
+		/* Not here: copy the run (or one byte), up to a secret in it. */
+		if (n == 0)
+			n = 1;
+		for (k = 1; k < n; k++) {
+			if (strncmp(p + k, prefixes[0], strlen(prefixes[0])) ==
+			    0 || strncmp(p + k, prefixes[1],
+			    strlen(prefixes[1])) == 0) {
+				n = k;
+				break;
+			}
+		}
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	*o = '\0';
+	free(msg);
+	return (out);
+}
+
 static void
 log_vwrite(const char *tag, const char *fmt, va_list ap)
 {
@@ -86,6 +158,7 @@ log_vwrite(const char *tag, const char *fmt, va_list ap)
 	len = xvasprintf(&msg, fmt, ap);
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		msg[--len] = '\0';
+	msg = log_redact(msg);
 
 	flockfile(stderr);
 	fprintf(stderr, "%s %s[%ld]: %s: %s\n", stamp, log_ident,

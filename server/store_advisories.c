@@ -223,6 +223,38 @@ store_advisories_event(PGconn *db, const char *type, struct advisory_row *row,
 }
 
 /*
+ * The audit entry of a change to ROW by ACTOR, in its transaction: the
+ * revision, label and event, and, for a revision (OLD: the one before),
+ * whether the TLP or the audience changed and how (ids only).
+ */
+static int
+store_advisories_audit(PGconn *db, const char *action, int64_t actor,
+    const struct advisory_row *row, const struct advisory_row *old,
+    int64_t event_id)
+{
+	json_t	*d, *changes, *was, *now;
+
+	d = json_pack("{s:i, s:s, s:I}", "revision", row->revision, "tlp",
+	    tlp_name(row->latest.tlp), "event_id", (json_int_t)event_id);
+	if (old != NULL) {
+		changes = json_object();
+		if (old->latest.tlp != row->latest.tlp)
+			json_object_set_new(changes, "tlp", json_pack(
+			    "{s:s, s:s}", "from", tlp_name(old->latest.tlp),
+			    "to", tlp_name(row->latest.tlp)));
+		was = audience_to_json(&old->latest);
+		now = audience_to_json(&row->latest);
+		if (!json_equal(was, now))
+			json_object_set_new(changes, "audience", json_pack(
+			    "{s:O, s:O}", "from", was, "to", now));
+		json_decref(was);
+		json_decref(now);
+		json_object_set_new(d, "changes", changes);
+	}
+	return (audit_record(db, actor, action, "advisory", row->id, d));
+}
+
+/*
  * Publish: take the next number of the year for PREFIX (the counter row
  * stays locked until commit, so numbers are unique and a rollback gives its
  * number back), store revision 1, write the event. 0 or -1.
@@ -263,7 +295,8 @@ store_advisories_create(PGconn *db, const char *prefix, int64_t publisher,
 		goto fail;
 	*event_id = store_advisories_event(db, "advisory.published", row,
 	    publisher_name);
-	if (*event_id < 0 || db_commit(db) != 0) {
+	if (*event_id < 0 || store_advisories_audit(db, "advisory.publish",
+	    publisher, row, NULL, *event_id) != 0 || db_commit(db) != 0) {
 		store_advisories_row_free(row);
 		goto fail;
 	}
@@ -305,10 +338,12 @@ store_advisories_revise(PGconn *db, const char *id, int64_t author,
     json_t *doc, const struct audience *aud, const char *publisher_name,
     struct advisory_row *row, int64_t *event_id)
 {
-	const char	*params[2];
-	char		 num[24], revs[16];
-	int		 revoked, revision, rc;
+	const char		*params[2];
+	char			 num[24], revs[16];
+	int			 revoked, revision, rc;
+	struct advisory_row	 old;
 
+	memset(&old, 0, sizeof old);
 	if (db_begin(db) != 0)
 		return (-2);
 	rc = store_advisories_lock(db, id, num, sizeof num, &revoked,
@@ -320,6 +355,9 @@ store_advisories_revise(PGconn *db, const char *id, int64_t author,
 		goto fail;
 	}
 	rc = -2;
+	/* The revision before, for the audit log's TLP and audience. */
+	if (store_advisories_get(db, id, 0, &old) != 0)
+		goto fail;
 	snprintf(revs, sizeof revs, "%d", revision + 1);
 	params[0] = num;
 	params[1] = revs;
@@ -331,12 +369,15 @@ store_advisories_revise(PGconn *db, const char *id, int64_t author,
 		goto fail;
 	*event_id = store_advisories_event(db, "advisory.updated", row,
 	    publisher_name);
-	if (*event_id < 0 || db_commit(db) != 0) {
+	if (*event_id < 0 || store_advisories_audit(db, "advisory.revise",
+	    author, row, &old, *event_id) != 0 || db_commit(db) != 0) {
 		store_advisories_row_free(row);
 		goto fail;
 	}
+	store_advisories_row_free(&old);
 	return (0);
 fail:
+	store_advisories_row_free(&old);
 	db_rollback(db);
 	return (rc);
 }
@@ -395,7 +436,8 @@ store_advisories_revoke(PGconn *db, const char *id, int64_t author,
 	    row->id, row->revision, tlp_name(row->latest.tlp), scope, data);
 	json_decref(scope);
 	json_decref(data);
-	if (*event_id < 0 || db_commit(db) != 0) {
+	if (*event_id < 0 || store_advisories_audit(db, "advisory.revoke",
+	    author, row, NULL, *event_id) != 0 || db_commit(db) != 0) {
 		store_advisories_row_free(row);
 		goto fail;
 	}

@@ -60,5 +60,6 @@ store_events_insert(PGconn *db, const char *type, const char *item_kind,
 	params[1] = rev;
 	if (db_exec_ok(db, "SELECT pg_notify($1, $2)", 2, params) != 0)
 		return (-1);
+	metrics_event(type);	/* counted when the transaction commits */
 	return (id);
 }

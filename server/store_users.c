@@ -197,9 +197,14 @@ store_users_update(PGconn *db, struct user *u)
 }
 
 /*
- * Delete user ID: it becomes inactive (advisories keep naming their
- * publisher), its tokens are revoked and its subscriptions removed, so
- * nothing more reaches it. 0, TOCSIN_STORE_NOT_FOUND or -1.
+ * Delete user ID: its personal data goes (the name becomes "deleted user
+ * ID", e-mail address and certificate are cleared, the error texts of its
+ * deliveries, which may quote its address, are wiped), it becomes inactive
+ * (advisories keep naming their publisher by id), its tokens are revoked,
+ * its subscriptions and web sessions removed and its pending deliveries
+ * cancelled, so nothing more reaches it. Delivery records and audit
+ * entries stay, by id, until their retention ends. 0,
+ * TOCSIN_STORE_NOT_FOUND or -1.
  */
 int
 store_users_delete(PGconn *db, int64_t id)
@@ -211,8 +216,9 @@ store_users_delete(PGconn *db, int64_t id)
 
 	snprintf(idbuf, sizeof idbuf, "%" PRId64, id);
 	params[0] = idbuf;
-	res = db_exec(db, "UPDATE users SET active = false, updated_at = now() "
-	    "WHERE id = $1 AND active", 1, params);
+	res = db_exec(db, "UPDATE users SET active = false, "
+	    "name = 'deleted user ' || id, email = NULL, smime_cert = NULL, "
+	    "updated_at = now() WHERE id = $1 AND active", 1, params);
 	if (res == NULL)
 		return (-1);
 	rows = atoi(PQcmdTuples(res));
@@ -222,9 +228,83 @@ store_users_delete(PGconn *db, int64_t id)
 	if (db_exec_ok(db, "UPDATE tokens SET revoked_at = now() "
 	    "WHERE user_id = $1 AND revoked_at IS NULL", 1, params) != 0 ||
 	    db_exec_ok(db, "DELETE FROM subscriptions WHERE user_id = $1",
-	    1, params) != 0)
+	    1, params) != 0 ||
+	    db_exec_ok(db, "DELETE FROM web_sessions WHERE user_id = $1",
+	    1, params) != 0 ||
+	    db_exec_ok(db, "UPDATE deliveries SET state = CASE WHEN state = "
+	    "'pending' THEN 'cancelled' ELSE state END, last_error = CASE "
+	    "WHEN state = 'pending' THEN 'recipient deleted' END, "
+	    "last_response = NULL, updated_at = CASE WHEN state = 'pending' "
+	    "THEN now() ELSE updated_at END WHERE user_id = $1",
+	    1, params) != 0 ||
+	    db_exec_ok(db, "UPDATE delivery_attempts SET error = NULL, "
+	    "response = NULL WHERE delivery_id IN (SELECT id FROM deliveries "
+	    "WHERE user_id = $1) AND (error IS NOT NULL OR response IS NOT "
+	    "NULL)", 1, params) != 0)
 		return (-1);
 	return (store_users_notify(db, id));
+}
+
+#define STORE_USERS_TS(c) \
+	"to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/*
+ * What tocsin holds about active user ID, for its right of access: the
+ * profile (with its e-mail address and certificate), its tokens (never
+ * their secret), subscriptions, web sessions and the deliveries addressed
+ * to it, as one JSON object in *out. Its audit entries come from
+ * audit_about_user(). 0, TOCSIN_STORE_NOT_FOUND or -1.
+ */
+int
+store_users_export(PGconn *db, int64_t id, json_t **out)
+{
+	char		 idbuf[24];
+	const char	*params[1];
+	PGresult	*res;
+	json_error_t	 err;
+
+	*out = NULL;
+	snprintf(idbuf, sizeof idbuf, "%" PRId64, id);
+	params[0] = idbuf;
+	res = db_exec(db, "SELECT json_build_object("
+	    "'user', json_build_object('id', u.id, 'organisation_id', "
+	    "u.organisation_id, 'name', u.name, 'email', u.email, 'role', "
+	    "u.role, 'language', u.language, 'smime_cert', u.smime_cert, "
+	    "'created_at', " STORE_USERS_TS("u.created_at") ", 'updated_at', "
+	    STORE_USERS_TS("u.updated_at") "), "
+	    "'tokens', coalesce((SELECT json_agg(json_build_object('id', t.id, "
+	    "'created_at', " STORE_USERS_TS("t.created_at") ", 'last_used_at', "
+	    STORE_USERS_TS("t.last_used_at") ", 'revoked_at', "
+	    STORE_USERS_TS("t.revoked_at") ") ORDER BY t.id) FROM tokens t "
+	    "WHERE t.user_id = u.id), '[]'), "
+	    "'subscriptions', coalesce((SELECT json_agg(json_build_object("
+	    "'id', s.id, 'name', s.name, 'filter', s.filter, 'channels', "
+	    "s.channels, 'digest', s.digest, 'created_at', "
+	    STORE_USERS_TS("s.created_at") ") ORDER BY s.id) FROM "
+	    "subscriptions s WHERE s.user_id = u.id), '[]'), "
+	    "'web_sessions', coalesce((SELECT json_agg(json_build_object("
+	    "'created_at', " STORE_USERS_TS("w.created_at") ", 'expires_at', "
+	    STORE_USERS_TS("w.expires_at") ") ORDER BY w.created_at) FROM "
+	    "web_sessions w WHERE w.user_id = u.id), '[]'), "
+	    "'deliveries', coalesce((SELECT json_agg(json_build_object("
+	    "'id', d.id, 'channel', d.channel, 'event_id', d.event_id, "
+	    "'type', e.type, 'item_kind', e.item_kind, 'item_id', e.item_id, "
+	    "'state', d.state, 'attempts', d.attempts, 'created_at', "
+	    STORE_USERS_TS("d.created_at") ", 'delivered_at', "
+	    STORE_USERS_TS("d.delivered_at") ", 'last_status', d.last_status, "
+	    "'last_error', d.last_error) ORDER BY d.id) FROM deliveries d "
+	    "LEFT JOIN events e ON e.event_id = d.event_id "
+	    "WHERE d.user_id = u.id), '[]')) "
+	    "FROM users u WHERE u.id = $1 AND u.active", 1, params);
+	if (res == NULL)
+		return (-1);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return (TOCSIN_STORE_NOT_FOUND);
+	}
+	*out = json_loads(PQgetvalue(res, 0, 0), 0, &err);
+	PQclear(res);
+	return (*out != NULL ? 0 : -1);
 }
 
 /*
@@ -333,6 +413,16 @@ store_users_bootstrap_admin(PGconn *db, const char *name, char **token,
 	}
 	if (store_tokens_insert(db, id, &t, token) != 0)
 		goto fail;
+	/* By the system (no actor): whoever ran the command on the host. */
+	if (audit_record_id(db, 0, "token.create", "token", t.id,
+	    json_pack("{s:I, s:s}", "user_id", (json_int_t)id, "via",
+	    "bootstrap-admin")) != 0) {
+		store_tokens_clear(&t);
+		explicit_bzero(*token, strlen(*token));
+		free(*token);
+		*token = NULL;
+		goto fail;
+	}
 	store_tokens_clear(&t);
 	if (db_commit(db) != 0) {
 		explicit_bzero(*token, strlen(*token));

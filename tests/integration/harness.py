@@ -411,6 +411,9 @@ class Daemon:
             "advisory_id_prefix": "TST",
             "templates": os.path.join(SRCDIR, "templates"),
             "log": {"level": "debug"},
+            # Tests hammer the API with one token from one address: the
+            # rate limits are off unless a test sets them (88-rate-limits).
+            "limits": {"rate_per_token": 0, "rate_per_address": 0},
         }, config)
         self.cfg = os.path.join(WORKDIR, "tocsind-%d.yaml" % self.n)
         self.write_config()
