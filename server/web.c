@@ -810,8 +810,17 @@ web_signin_cb(struct req *r)
 		web_signin_page(&w, 401, next, "signin_bad_token");
 		goto out;
 	}
-	if (store_web_session_create(r->db, p.user_id, TOCSIN_WEB_SESSION_S,
-	    &id, &csrf) != 0) {
+	/* The session and its audit entry commit together, or neither. */
+	if (db_begin(r->db) != 0 ||
+	    store_web_session_create(r->db, p.user_id, TOCSIN_WEB_SESSION_S,
+	    &id, &csrf) != 0 ||
+	    audit_record_id(r->db, p.user_id, "auth.sign_in", "user",
+	    p.user_id, json_pack("{s:s}", "via", "web")) != 0 ||
+	    db_commit(r->db) != 0) {
+		db_rollback(r->db);
+		free(id);
+		free(csrf);
+		id = csrf = NULL;
 		principal_clear(&p);
 		web_message_page(&w, 503, "unavailable_title",
 		    "unavailable_text");

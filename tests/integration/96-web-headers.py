@@ -277,8 +277,15 @@ def sign_in_cookie_and_sign_out():
     eq(st, 401, "a wrong token")
     assert "tocsin_session" not in b.cookies
     check_html_headers(st, r, html, "sign-in refused")
+    before = int(d.db.scalar("SELECT count(*) FROM audit WHERE action = "
+                             "'auth.sign_in' AND actor_user_id = %d"
+                             % w["member"]["id"]))
     r = b.sign_in(w["member"]["token"])
     eq(r.getheader("Location"), "/live", "where a member starts")
+    # Signing in is audited (issue 8), in the session's transaction.
+    eq(int(d.db.scalar("SELECT count(*) FROM audit WHERE action = "
+                       "'auth.sign_in' AND actor_user_id = %d"
+                       % w["member"]["id"])), before + 1, "sign-in audited")
     sc = [h for h in b.set_cookie_headers if h.startswith("tocsin_session=")][-1]
     attrs = [a.strip().lower() for a in sc.split(";")[1:]]
     for a in ("httponly", "samesite=strict", "path=/"):
