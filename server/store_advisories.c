@@ -186,7 +186,7 @@ store_advisories_insert_revision(PGconn *db, const char *num, int rev,
 	arrays[5] = pg_text_array(v, n);
 	free(v);
 	arrays[6] = pg_int_array(aud->users, aud->n_users);
-	doc_s = json_dumps(doc, JSON_COMPACT);
+	doc_s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
 	params[0] = num;
 	params[1] = revs;

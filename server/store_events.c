@@ -34,8 +34,8 @@ store_events_insert(PGconn *db, const char *type, const char *item_kind,
 	    ")", 0, NULL) != 0)
 		return (-1);
 	snprintf(rev, sizeof rev, "%d", revision);
-	scope_s = json_dumps(scope, JSON_COMPACT);
-	data_s = json_dumps(data, JSON_COMPACT);
+	scope_s = json_dumps(scope, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	data_s = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	params[0] = type;
 	params[1] = item_kind;
 	params[2] = item_id;

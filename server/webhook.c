@@ -192,7 +192,7 @@ webhook_render(const char *format, const struct webhook_event *ev,
 		v = webhook_ecs(ev, msg_id);
 	else
 		return (NULL);
-	s = json_dumps(v, JSON_COMPACT);
+	s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(v);
 	return (s);
 }

@@ -307,5 +307,24 @@ def subscription_validation_422():
                        422, field)
 
 
+
+@test
+def scores_keep_their_digits():
+    """A CVSS score of 9.8 is stored and served as 9.8, not as the nearest
+    binary double printed to 17 digits (9.8000000000000007)."""
+    import urllib.request
+    d, fx = life()
+    pub = fx["publisher"]["token"]
+    adv = d.publish(pub, **FULL)
+    req = urllib.request.Request("%s/v1/advisories/%s" % (d.url, adv["id"]),
+                                 headers={"Authorization": "Bearer " + pub})
+    raw = urllib.request.urlopen(req, timeout=10).read().decode()
+    assert '"score":9.8' in raw.replace(" ", ""), raw
+    assert "9.80000" not in raw, raw
+    stored = d.db.scalar("SELECT doc->'cvss'->>'score' FROM advisory_revisions"
+                         " r JOIN advisories a ON a.num = r.advisory_num "
+                         "WHERE a.id = '%s'" % adv["id"])
+    assert stored == "9.8", stored
+
 if __name__ == "__main__":
     main()
