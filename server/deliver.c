@@ -1,15 +1,19 @@
 /*
- * deliver.c: the webhook worker, one thread per tocsind with its own
- * PostgreSQL connection and a libcurl multi handle.
+ * deliver.c: the outbox worker (webhooks and e-mail), one thread per
+ * tocsind with its own PostgreSQL connection and a libcurl multi handle.
  *
  *   LISTEN tocsin_outbox / every second / a request finished
  *     -> claim due rows (store_outbox_claim: priority order, SKIP LOCKED,
- *        at most webhooks_per_endpoint in flight per endpoint and
+ *        at most webhooks_per_endpoint in flight per endpoint,
+ *        DELIVER_MAIL_INFLIGHT messages to the relay, and
  *        deliver_concurrency in all)
  *     -> load the events (cached) and endpoints, check once more that the
- *        organisation may see the item (tlp_may_see), render, sign, POST
+ *        organisation may see the item (tlp_may_see), render, sign, POST;
+ *        e-mail rows go to deliver_mail.c, which composes the message
+ *        that curl then sends through the relay (mail.c)
  *     -> record every finished attempt in one transaction (retry schedule,
- *        Retry-After, 410 disables)
+ *        Retry-After, 410 disables, refused addresses reported)
+ *     -> every few seconds, turn the digests that are due into deliveries
  *
  * Every connection curl opens goes through deliver_opensocket_cb, which
  * refuses addresses the SSRF guard forbids, whatever DNS said earlier.
@@ -47,6 +51,13 @@
 #define DELIVER_STOP_S		6	/* SIGTERM: the contract's 10 s, less */
 #define DELIVER_EVENT_CACHE	256
 #define DELIVER_BODY_KEEP	(64 * 1024)	/* read no more of an answer */
+#define DELIVER_MAIL_INFLIGHT	32	/* messages to the relay at once */
+#define DELIVER_MAIL_BATCH	512	/* e-mail claimed and composed at once */
+#define DELIVER_MAIL_TIMEOUT_S	60	/* one SMTP transaction */
+#define DELIVER_MAIL_LEASE_S	(2 * DELIVER_MAIL_TIMEOUT_S)	/* queued too */
+#define DELIVER_DIGEST_MS	2000	/* look for digests that are due */
+#define DELIVER_RECORD_BATCH	256	/* finished attempts recorded at once */
+#define DELIVER_RECORD_MS	50	/* ... or after this long */
 
 /* An event as the worker renders it, cached across claims. */
 struct deliver_event {
@@ -76,7 +87,14 @@ struct deliver_job {
 	int64_t			 started_us;	/* wall clock */
 	int64_t			 started_ms;	/* monotonic */
 	int			 queued;	/* in jobs, counted in flight */
+	int			 is_mail;
+	int			 counted;	/* e-mail: started, in flight */
+	int			 waiting;	/* e-mail: in mail_wait */
+	struct mail_msg		*mail;		/* e-mail: the message */
+	struct curl_slist	*rcpts;
+	const char		*report;	/* e-mail: report the failure */
 	TAILQ_ENTRY(deliver_job) entry;
+	TAILQ_ENTRY(deliver_job) wait_entry;
 };
 TAILQ_HEAD(deliver_jobs, deliver_job);
 
@@ -97,6 +115,13 @@ struct deliver {
 	PGconn			*db;
 	struct deliver_jobs	 jobs;
 	int			 inflight;
+	int			 mail_inflight;	/* e-mail sent now */
+	int			 mail_queued;	/* claimed, not yet collected */
+	struct deliver_jobs	 mail_wait;	/* composed, waiting to start */
+	int64_t			 first_done_ms;	/* oldest unrecorded outcome */
+	int			 hooks_idle;	/* no webhook due at the last look,
+						   nothing new since */
+	double			 mail_avg_ms;	/* SMTP transaction, moving avg */
 	struct deliver_busy	 busy;
 	struct deliver_event	 cache[DELIVER_EVENT_CACHE];
 	uint64_t		 tick;
@@ -269,6 +294,8 @@ deliver_finish(struct deliver *w, struct deliver_job *j,
 {
 	struct outbox_result	*r;
 
+	if (w->ndone == 0)
+		w->first_done_ms = deliver_now_ms();
 	if (w->ndone == w->done_cap) {
 		w->done_cap = w->done_cap == 0 ? 64 : 2 * w->done_cap;
 		w->done = xrealloc(w->done, w->done_cap * sizeof *w->done);
@@ -279,7 +306,8 @@ deliver_finish(struct deliver *w, struct deliver_job *j,
 	memset(r, 0, sizeof *r);
 	r->delivery_id = j->row.id;
 	r->attempt = j->row.attempt;
-	r->channel = "webhook";
+	r->channel = j->is_mail ? "email" : "webhook";
+	r->report = j->report;
 	r->webhook_id = j->row.webhook_id;
 	r->outcome = outcome;
 	r->status = status;
@@ -293,6 +321,8 @@ deliver_finish(struct deliver *w, struct deliver_job *j,
 	r->started_at = j->started_us != 0 ? j->started_us : deliver_wall_us();
 	r->duration_ms = j->started_ms != 0 ?
 	    (int)(deliver_now_ms() - j->started_ms) : 0;
+	if (j->is_mail && j->started_ms != 0)
+		w->mail_avg_ms = 0.9 * w->mail_avg_ms + 0.1 * r->duration_ms;
 	w->done_jobs[w->ndone++] = j;
 }
 
@@ -302,6 +332,8 @@ deliver_job_free(struct deliver_job *j)
 	if (j->easy != NULL)
 		curl_easy_cleanup(j->easy);
 	curl_slist_free_all(j->headers);
+	curl_slist_free_all(j->rcpts);
+	mail_msg_free(j->mail);
 	free(j->body);
 	store_outbox_claim_clear(&j->row);
 	free(j);
@@ -468,6 +500,27 @@ deliver_target_find(const struct webhook_target *t, size_t n, int64_t id)
 	return (NULL);
 }
 
+/* A job for ROW (taken over), in flight until deliver_collect takes it out. */
+static struct deliver_job *
+deliver_job_new(struct deliver *w, struct outbox_claim *row, int is_mail)
+{
+	struct deliver_job	*j;
+
+	j = xcalloc(1, sizeof *j);
+	j->row = *row;
+	memset(row, 0, sizeof *row);
+	j->is_mail = is_mail;
+	if (is_mail)
+		w->mail_queued++;	/* in flight once started */
+	else {
+		deliver_busy_add(&w->busy, j->row.webhook_id, 1);
+		w->inflight++;
+	}
+	TAILQ_INSERT_TAIL(&w->jobs, j, entry);
+	j->queued = 1;
+	return (j);
+}
+
 /* Start the claimed rows (taken over), or finish them at once. */
 static void
 deliver_start_rows(struct deliver *w, struct outbox_claim *rows, size_t n)
@@ -489,13 +542,7 @@ deliver_start_rows(struct deliver *w, struct outbox_claim *rows, size_t n)
 	free(ids);
 
 	for (i = 0; i < n; i++) {
-		j = xcalloc(1, sizeof *j);
-		j->row = rows[i];
-		memset(&rows[i], 0, sizeof rows[i]);
-		deliver_busy_add(&w->busy, j->row.webhook_id, 1);
-		w->inflight++;
-		TAILQ_INSERT_TAIL(&w->jobs, j, entry);
-		j->queued = 1;
+		j = deliver_job_new(w, &rows[i], 0);
 		if (!loaded) {
 			deliver_finish(w, j, OUTBOX_RETRY, 0,
 			    "database error while loading the delivery");
@@ -538,37 +585,159 @@ deliver_start_rows(struct deliver *w, struct outbox_claim *rows, size_t n)
 	free(targets);
 }
 
+/*
+ * Start composed e-mail while there is room: DELIVER_MAIL_INFLIGHT to
+ * the relay, deliver_concurrency in all.
+ */
+static void
+deliver_mail_start(struct deliver *w)
+{
+	struct deliver_job	*j;
+
+	while ((j = TAILQ_FIRST(&w->mail_wait)) != NULL &&
+	    w->mail_inflight < DELIVER_MAIL_INFLIGHT &&
+	    w->inflight < w->concurrency) {
+		TAILQ_REMOVE(&w->mail_wait, j, wait_entry);
+		j->waiting = 0;
+		j->counted = 1;
+		w->mail_inflight++;
+		w->inflight++;
+		j->started_us = deliver_wall_us();
+		j->started_ms = deliver_now_ms();
+		curl_multi_add_handle(w->multi, j->easy);
+	}
+}
+
+/*
+ * Take claimed e-mail rows over: deliver_mail.c composes each message (or
+ * says why none is sent); composed ones wait in mail_wait for a
+ * connection to the relay (deliver_mail_start).
+ */
+static void
+deliver_start_mail_rows(struct deliver *w, struct outbox_claim *rows,
+    size_t n)
+{
+	struct deliver_mail_result	*res;
+	struct deliver_item		*items, **ip;
+	const struct deliver_event	*ev;
+	struct deliver_job		*j;
+	size_t				 i;
+	int				 loaded;
+
+	loaded = deliver_events_load(w, rows, n) == 0;
+	items = xcalloc(n, sizeof *items);
+	ip = xcalloc(n, sizeof *ip);
+	for (i = 0; i < n; i++) {
+		if (rows[i].event_id == 0 || (ev = deliver_event_find(w,
+		    rows[i].event_id)) == NULL)
+			continue;
+		items[i].event_id = ev->event_id;
+		items[i].type = ev->type;
+		items[i].tlp = ev->tlp;
+		items[i].timestamp = ev->timestamp;
+		items[i].data = ev->data;
+		items[i].scope = &ev->scope;
+		ip[i] = &items[i];
+	}
+	res = xcalloc(n, sizeof *res);
+	deliver_mail_prepare(w->db, w->cfg, rows,
+	    (const struct deliver_item *const *)ip, n, loaded, res);
+	for (i = 0; i < n; i++) {
+		j = deliver_job_new(w, &rows[i], 1);
+		if (res[i].msg == NULL) {
+			j->report = res[i].report;
+			deliver_finish(w, j, res[i].outcome, 0, res[i].error);
+			continue;
+		}
+		j->mail = res[i].msg;
+		if ((j->easy = curl_easy_init()) == NULL)
+			fatalx("deliver: curl_easy_init failed");
+		mail_curl_setup(j->easy, j->mail, j->errbuf,
+		    DELIVER_MAIL_TIMEOUT_S, &j->rcpts);
+		curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
+		TAILQ_INSERT_TAIL(&w->mail_wait, j, wait_entry);
+		j->waiting = 1;
+	}
+	deliver_mail_start(w);
+	free(res);
+	free(ip);
+	free(items);
+}
+
 /* Claim and start as many due rows as there is room for; how many. */
 static size_t
 deliver_claim(struct deliver *w)
 {
 	struct outbox_claim	*rows;
-	size_t			 n;
-	int			 room = w->concurrency - w->inflight;
+	size_t			 n, total = 0;
+	int			 room = w->concurrency - w->inflight, ahead;
 
 	if (room <= 0)
 		return (0);
-	if (store_outbox_claim(w->db, "webhook", room, w->per_endpoint,
-	    w->busy.id, w->busy.n, w->busy.len,
-	    w->timeout_s + DELIVER_LEASE_MARGIN_S, &rows, &n) != 0)
-		return (0);
+	/*
+	 * Not again while nothing can have changed: e-mail finishing in
+	 * hundreds would otherwise ask for webhooks after every batch.
+	 */
+	if (!w->hooks_idle) {
+		if (store_outbox_claim(w->db, "webhook", room, w->per_endpoint,
+		    w->busy.id, w->busy.n, w->busy.len,
+		    w->timeout_s + DELIVER_LEASE_MARGIN_S, &rows, &n) != 0)
+			return (0);
+		if (n > 0) {
+			log_debug("deliver: claimed %zu deliveries", n);
+			deliver_start_rows(w, rows, n);
+		} else
+			w->hooks_idle = 1;
+		free(rows);
+		total += n;
+	}
+
+	/*
+	 * E-mail: a batch composed ahead, refilled when half gone; no more
+	 * than the relay, at its recent pace, takes in half the lease, so
+	 * that no claimed row waits here past its lease (and is sent twice).
+	 */
+	ahead = DELIVER_MAIL_BATCH;
+	if (w->mail_avg_ms > 0 && DELIVER_MAIL_INFLIGHT *
+	    (DELIVER_MAIL_LEASE_S * 500.0 / w->mail_avg_ms) < ahead)
+		ahead = (int)(DELIVER_MAIL_INFLIGHT *
+		    (DELIVER_MAIL_LEASE_S * 500.0 / w->mail_avg_ms));
+	if (ahead < DELIVER_MAIL_INFLIGHT)
+		ahead = DELIVER_MAIL_INFLIGHT;
+	room = ahead - w->mail_queued;
+	if (!mail_enabled() || room < ahead / 2)
+		return (total);
+	if (store_outbox_claim(w->db, "email", room, room, NULL, NULL, 0,
+	    DELIVER_MAIL_LEASE_S + DELIVER_LEASE_MARGIN_S, &rows, &n) != 0)
+		return (total);
 	if (n > 0) {
-		log_debug("deliver: claimed %zu deliveries", n);
-		deliver_start_rows(w, rows, n);
+		log_debug("deliver: claimed %zu e-mails", n);
+		deliver_start_mail_rows(w, rows, n);
 	}
 	free(rows);
-	return (n);
+	return (total + n);
 }
 
 /* A request finished: classify it. */
 static void
 deliver_done(struct deliver *w, struct deliver_job *j, CURLcode cc)
 {
-	long	code = 0;
-	char	err[CURL_ERROR_SIZE + 200];
+	enum outbox_outcome	outcome;
+	long			code = 0;
+	char			err[CURL_ERROR_SIZE + 200];
+	int			bad_address;
 
 	curl_multi_remove_handle(w->multi, j->easy);
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (j->is_mail) {
+		outcome = mail_outcome(cc, code, j->errbuf, &bad_address, err,
+		    sizeof err);
+		if (bad_address)
+			j->report = "address";
+		deliver_finish(w, j, outcome, (int)code, outcome ==
+		    OUTBOX_DELIVERED ? NULL : err);
+		return;
+	}
 	if (code >= 200 && code < 300 && (cc == CURLE_OK ||
 	    cc == CURLE_WRITE_ERROR)) {
 		deliver_finish(w, j, OUTBOX_DELIVERED, (int)code, NULL);
@@ -615,7 +784,15 @@ deliver_collect(struct deliver *w)
 			continue;
 		TAILQ_REMOVE(&w->jobs, j, entry);
 		j->queued = 0;
-		deliver_busy_add(&w->busy, j->row.webhook_id, -1);
+		if (j->is_mail) {
+			w->mail_queued--;
+			if (!j->counted)
+				continue;
+			w->mail_inflight--;
+		} else {
+			deliver_busy_add(&w->busy, j->row.webhook_id, -1);
+			w->hooks_idle = 0;	/* room at that endpoint */
+		}
 		w->inflight--;
 	}
 }
@@ -692,18 +869,27 @@ deliver_drain(struct deliver *w)
 		if (w->inflight > 0)
 			deliver_wait(w, 100);
 	}
-	if (w->inflight == 0)
+	/* Left: requests still running, and e-mail composed but unsent. */
+	TAILQ_FOREACH(j, &w->jobs, entry)
+		n++;
+	if (n == 0)
 		return;
-	ids = xcalloc(w->inflight, sizeof *ids);
-	atts = xcalloc(w->inflight, sizeof *atts);
+	ids = xcalloc(n, sizeof *ids);
+	atts = xcalloc(n, sizeof *atts);
+	n = 0;
 	while ((j = TAILQ_FIRST(&w->jobs)) != NULL) {
 		TAILQ_REMOVE(&w->jobs, j, entry);
-		curl_multi_remove_handle(w->multi, j->easy);
+		if (j->waiting)
+			TAILQ_REMOVE(&w->mail_wait, j, wait_entry);
+		if (j->easy != NULL)
+			curl_multi_remove_handle(w->multi, j->easy);
 		ids[n] = j->row.id;
 		atts[n++] = j->row.attempt;
 		deliver_job_free(j);
 	}
 	w->inflight = 0;
+	w->mail_inflight = 0;
+	w->mail_queued = 0;
 	if (w->db == NULL || store_outbox_release(w->db, ids, atts, n) != 0)
 		log_warn("deliver: %zu deliveries could not be handed back; "
 		    "they return to the queue when their lease expires", n);
@@ -718,6 +904,7 @@ deliver_main(void *arg)
 {
 	struct deliver	*w = arg;
 	int64_t		 now, next_poll = 0, next_requeue = 0, next_connect = 0;
+	int64_t		 next_digest = 0;
 	int		 running, want = 1, ms;
 
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
@@ -732,11 +919,21 @@ deliver_main(void *arg)
 				continue;
 			}
 			want = 1;
+			w->hooks_idle = 0;
 		}
 		if (now >= next_requeue) {
-			if (store_outbox_requeue_expired(w->db) > 0)
+			if (store_outbox_requeue_expired(w->db) > 0) {
 				want = 1;
+				w->hooks_idle = 0;
+			}
 			next_requeue = now + DELIVER_REQUEUE_MS;
+		}
+		if (now >= next_poll)
+			w->hooks_idle = 0;	/* retries fall due with time */
+		if (mail_enabled() && now >= next_digest) {
+			if (store_email_digest_run(w->db, mail_now()) > 0)
+				want = 1;
+			next_digest = now + DELIVER_DIGEST_MS;
 		}
 		if (want || now >= next_poll) {
 			want = deliver_claim(w) > 0;
@@ -744,21 +941,33 @@ deliver_main(void *arg)
 		}
 		curl_multi_perform(w->multi, &running);
 		deliver_collect(w);
-		if (w->ndone > 0) {
+		deliver_mail_start(w);
+		/* Outcomes are written in batches: a few milliseconds late. */
+		now = deliver_now_ms();
+		if (w->ndone > 0 && (w->ndone >= DELIVER_RECORD_BATCH ||
+		    now - w->first_done_ms >= DELIVER_RECORD_MS ||
+		    (w->inflight == 0 && TAILQ_EMPTY(&w->mail_wait)))) {
 			deliver_record(w);
 			want = 1;
 		}
 		if (want)
 			ms = 0;
 		else {
-			ms = (int)(next_poll - deliver_now_ms());
+			ms = (int)(next_poll - now);
 			ms = ms < 0 ? 0 : ms > DELIVER_POLL_MS ?
 			    DELIVER_POLL_MS : ms;
 		}
+		if (w->ndone > 0 && w->first_done_ms + DELIVER_RECORD_MS - now <
+		    ms)
+			ms = (int)(w->first_done_ms + DELIVER_RECORD_MS - now);
+		if (ms < 0)
+			ms = 0;
 		if (ms > 0 || running > 0)
 			deliver_wait(w, ms);
-		if (deliver_notified(w))
+		if (deliver_notified(w)) {
 			want = 1;
+			w->hooks_idle = 0;
+		}
 	}
 	deliver_drain(w);
 	deliver_record(w);
@@ -767,7 +976,8 @@ deliver_main(void *arg)
 
 /*
  * Before any thread: the server key (secrets at rest), the Ed25519 signing
- * key, libcurl's global state. 0 or -1 (logged).
+ * key, the relay's settings and password, the S/MIME key, libcurl's
+ * global state. 0 or -1 (logged).
  */
 int
 deliver_init(const struct config *cfg)
@@ -775,7 +985,8 @@ deliver_init(const struct config *cfg)
 	char	*cause = NULL;
 
 	if (secretbox_init(cfg->key_file, &cause) != 0 ||
-	    sign_init(cfg->webhooks_signing_key, &cause) != 0) {
+	    sign_init(cfg->webhooks_signing_key, &cause) != 0 ||
+	    mail_init(cfg, &cause) != 0 || smime_init(cfg, &cause) != 0) {
 		log_error("%s", cause);
 		free(cause);
 		return (-1);
@@ -792,6 +1003,8 @@ void
 deliver_shutdown(void)
 {
 	curl_global_cleanup();
+	smime_shutdown();
+	mail_shutdown();
 	sign_shutdown();
 	secretbox_shutdown();
 }
@@ -811,6 +1024,8 @@ deliver_start(const struct config *cfg)
 	w->timeout_s = cfg->webhooks_timeout_s > 0 ?
 	    cfg->webhooks_timeout_s : DELIVER_TIMEOUT_S;
 	TAILQ_INIT(&w->jobs);
+	TAILQ_INIT(&w->mail_wait);
+	w->mail_avg_ms = 100;	/* until measured */
 	if ((w->multi = curl_multi_init()) == NULL) {
 		log_error("deliver: curl_multi_init failed");
 		return (-1);
@@ -823,9 +1038,9 @@ deliver_start(const struct config *cfg)
 		return (-1);
 	}
 	w->started = 1;
-	log_info("deliver: webhook worker running (%d in flight, %d per "
-	    "endpoint, timeout %d s)", w->concurrency, w->per_endpoint,
-	    w->timeout_s);
+	log_info("deliver: worker running (%d in flight, %d per endpoint, "
+	    "timeout %d s; e-mail %s)", w->concurrency, w->per_endpoint,
+	    w->timeout_s, mail_enabled() ? "through the relay" : "off");
 	return (0);
 }
 

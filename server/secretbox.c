@@ -22,6 +22,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "tocsind.h"
@@ -159,6 +160,26 @@ secretbox_set_key(const unsigned char key[32])
 {
 	memcpy(secretbox_key, key, SECRETBOX_KEY_BYTES);
 	secretbox_ready = 1;
+}
+
+/*
+ * A 32-byte key for PURPOSE derived from the server key (HMAC-SHA256 of
+ * the purpose keyed with it), so that one file serves several uses (the
+ * one-click unsubscribe tokens of e-mail) without one key doing two jobs.
+ * 0, or -1 without a key.
+ */
+int
+secretbox_derive(const char *purpose, unsigned char out[32])
+{
+	unsigned int	len = 32;
+
+	if (!secretbox_ready)
+		return (-1);
+	if (HMAC(EVP_sha256(), secretbox_key, SECRETBOX_KEY_BYTES,
+	    (const unsigned char *)purpose, strlen(purpose), out, &len) == NULL
+	    || len != 32)
+		return (-1);
+	return (0);
 }
 
 /*

@@ -3,9 +3,10 @@
  *
  * Planning runs inside the publishing transaction (store_events_insert):
  * the event's scope is parsed once, each channel's planner adds the
- * recipients that should get it (store_outbox_plan_webhooks here; e-mail's
- * planner goes beside it), and all rows are written with one INSERT and a
- * NOTIFY on tocsin_outbox, so nothing is lost between commit and send.
+ * recipients that should get it (store_outbox_plan_webhooks here;
+ * store_email_plan in store_email.c), and all rows are written with one
+ * INSERT and a NOTIFY on tocsin_outbox, so nothing is lost between commit
+ * and send.
  *
  * Workers (deliver.c) claim due rows with FOR UPDATE SKIP LOCKED in the
  * charter's priority order, hold them under a lease while sending, and
@@ -260,7 +261,7 @@ store_outbox_hook_filters(PGconn *db, const char *orgs,
  * RED, or AMBER with an audience of ids alone: a spear warning), their
  * array literal, so the planner reads their endpoints only; else NULL.
  */
-static char *
+char *
 store_outbox_named_only(const struct outbox_scope *scope)
 {
 	const struct outbox_element	*e;
@@ -495,9 +496,9 @@ store_outbox_plan(PGconn *db, int64_t event_id, const char *item_kind,
 		    event_id, item_kind);
 		return (0);
 	}
-	if (store_outbox_plan_webhooks(db, &s, &plan) != 0)
+	if (store_outbox_plan_webhooks(db, &s, &plan) != 0 ||
+	    store_email_plan(db, event_id, &s, &plan) != 0)
 		goto out;
-	/* E-mail recipients are added here by their planner. */
 	if (plan.n == 0) {
 		rc = 0;
 		goto out;
@@ -580,8 +581,16 @@ store_outbox_claim(PGconn *db, const char *channel, int limit, int per_key,
 	}
 	excl = pg_int_array(full, nfull);
 	free(full);
-	/* Look further than LIMIT: some candidates may hit their cap. */
-	snprintf(lim, sizeof lim, "%d", limit * 4 < 2000 ? limit * 4 : 2000);
+	/*
+	 * Look further than LIMIT: some candidates may hit their cap. (Not
+	 * when no cap can bite, as for e-mail: locking four times the rows
+	 * of a large batch costs.)
+	 */
+	if (nbusy == 0 && per_key >= limit)
+		snprintf(lim, sizeof lim, "%d", limit);
+	else
+		snprintf(lim, sizeof lim, "%d", limit * 4 < 2000 ? limit * 4 :
+		    2000);
 	params[0] = channel;
 	params[1] = lim;
 	params[2] = excl;
@@ -790,10 +799,14 @@ store_outbox_record_one(PGconn *db, const struct outbox_result *r)
 	const char	*params[7], *state;
 	char		 id[24], att[16], status[16], delay[32], started[32];
 	char		 dur[16], hook[24], *resp, *err;
-	double		 d = 0;
+	double		 d = 0, created = 0;
 	int		 rc, ci = store_outbox_channel_index(r->channel);
+	PGresult	*res;
+	enum metrics_result mr;
 
 	if (r->outcome == OUTBOX_CANCELLED) {
+		metrics_delivery(metrics_channel_of(r->channel),
+		    METRICS_CANCELLED);
 		/* Nothing was sent: the claim's attempt is undone. */
 		snprintf(id, sizeof id, "%" PRId64, r->delivery_id);
 		snprintf(att, sizeof att, "%d", r->attempt);
@@ -842,7 +855,7 @@ store_outbox_record_one(PGconn *db, const struct outbox_result *r)
 	params[5] = resp;
 	params[6] = delay;
 	/* A pending retry of a disabled endpoint is cancelled instead. */
-	rc = db_exec_ok(db, "UPDATE deliveries d SET "
+	res = db_exec(db, "UPDATE deliveries d SET "
 	    "state = CASE WHEN $3::text = 'pending' AND NOT coalesce((SELECT "
 	    "w.active FROM webhooks w WHERE w.id = d.webhook_id), true) "
 	    "THEN 'cancelled' ELSE $3::text END, "
@@ -852,8 +865,12 @@ store_outbox_record_one(PGconn *db, const struct outbox_result *r)
 	    "last_status = $4::int, last_error = $5::text, "
 	    "last_response = $6::text, "
 	    "lease_until = NULL, updated_at = now() "
-	    "WHERE d.id = $1 AND d.attempts = $2 AND d.state = 'sending'",
-	    7, params);
+	    "WHERE d.id = $1 AND d.attempts = $2 AND d.state = 'sending' "
+	    "RETURNING extract(epoch FROM d.created_at)", 7, params);
+	rc = res != NULL ? 0 : -1;
+	if (res != NULL && PQntuples(res) == 1)	/* metrics.c latency */
+		created = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
 	if (rc == 0) {
 		params[2] = started;
 		params[6] = dur;
@@ -863,6 +880,10 @@ store_outbox_record_one(PGconn *db, const struct outbox_result *r)
 		    "$4::int, $5::text, $6::text) ON CONFLICT DO NOTHING", 7,
 		    params);
 	}
+	/* E-mail refused for good: its organisation hears of it. */
+	if (rc == 0 && r->report != NULL && strcmp(state, "failed") == 0)
+		rc = store_email_report(db, r->delivery_id, r->report,
+		    r->status, err);
 	free(resp);
 	free(err);
 	if (rc != 0)
@@ -893,6 +914,86 @@ store_outbox_record_one(PGconn *db, const struct outbox_result *r)
 			store_outbox_count(&store_outbox_counters.failed[ci],
 			    1);
 	}
+	/* metrics.c: the outcome; once delivered, since the event's creation
+	 * (the row was made in the publishing transaction: same now()). */
+	mr = r->outcome == OUTBOX_DELIVERED ? METRICS_DELIVERED :
+	    r->outcome == OUTBOX_GONE ? METRICS_GONE :
+	    strcmp(state, "pending") == 0 ? METRICS_RETRY : METRICS_FAILED;
+	metrics_delivery(metrics_channel_of(r->channel), mr);
+	if (mr == METRICS_DELIVERED && created > 0)
+		metrics_latency(metrics_channel_of(r->channel),
+		    (double)r->started_at / 1e6 + r->duration_ms / 1e3 -
+		    created);
+	return (0);
+}
+
+/*
+ * Record the N delivered attempts R[IDX[i]] with two statements whatever
+ * N (a batch of e-mail may finish hundreds at once): as
+ * store_outbox_record_one does for one, counters and metrics included.
+ */
+static int
+store_outbox_record_delivered(PGconn *db, const struct outbox_result *r,
+    const size_t *idx, size_t n)
+{
+	const struct outbox_result	*x;
+	PGresult			*res;
+	const char			*params[1];
+	json_t				*rows;
+	char				*doc, *resp;
+	int64_t				 id;
+	size_t				 i, k;
+	int				 ci, nres;
+
+	rows = json_array();
+	for (i = 0; i < n; i++) {
+		x = &r[idx[i]];
+		resp = store_outbox_clean(x->response);
+		json_array_append_new(rows, json_pack("{s:I, s:i, s:i, s:s?, "
+		    "s:I, s:i}", "id", (json_int_t)x->delivery_id, "att",
+		    x->attempt, "status", x->status, "resp", resp, "started",
+		    (json_int_t)x->started_at, "dur", x->duration_ms));
+		free(resp);
+	}
+	doc = json_dumps(rows, JSON_COMPACT);
+	json_decref(rows);
+	params[0] = doc;
+	res = db_exec(db, "WITH t AS (SELECT * FROM jsonb_to_recordset("
+	    "$1::jsonb) AS t(id bigint, att int, status int, resp text, "
+	    "started float8, dur int)), "
+	    "u AS (UPDATE deliveries d SET state = 'delivered', "
+	    "delivered_at = now(), last_status = nullif(t.status, 0), "
+	    "last_error = NULL, last_response = t.resp, lease_until = NULL, "
+	    "updated_at = now() FROM t WHERE d.id = t.id "
+	    "AND d.attempts = t.att AND d.state = 'sending' "
+	    "RETURNING d.id, extract(epoch FROM d.created_at)), "
+	    "i AS (INSERT INTO delivery_attempts (delivery_id, attempt, "
+	    "started_at, duration_ms, status, response) SELECT t.id, t.att, "
+	    "to_timestamp(t.started / 1e6), t.dur, nullif(t.status, 0), "
+	    "t.resp FROM t ON CONFLICT DO NOTHING) "
+	    "SELECT * FROM u", 1, params);
+	free(doc);
+	if (res == NULL)
+		return (-1);
+	nres = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		x = &r[idx[i]];
+		ci = store_outbox_channel_index(x->channel);
+		store_outbox_count(&store_outbox_counters.attempts[ci], 1);
+		store_outbox_count(&store_outbox_counters.delivered[ci], 1);
+		metrics_delivery(metrics_channel_of(x->channel),
+		    METRICS_DELIVERED);
+		for (k = 0; k < (size_t)nres; k++) {
+			id = strtoll(PQgetvalue(res, (int)k, 0), NULL, 10);
+			if (id != x->delivery_id)
+				continue;
+			metrics_latency(metrics_channel_of(x->channel),
+			    (double)x->started_at / 1e6 + x->duration_ms /
+			    1e3 - strtod(PQgetvalue(res, (int)k, 1), NULL));
+			break;
+		}
+	}
+	PQclear(res);
 	return (0);
 }
 
@@ -900,24 +1001,35 @@ store_outbox_record_one(PGconn *db, const struct outbox_result *r)
  * Record N attempts in one transaction: the attempt row, the delivery's
  * state (delivered; pending again after the schedule's delay, later if
  * Retry-After asks; failed after the last; 410 disables the endpoint).
- * A row whose lease was lost meanwhile is left alone. 0 or -1.
+ * A row whose lease was lost meanwhile is left alone. Delivered ones go
+ * in one batch; the others one by one. 0 or -1.
  */
 int
 store_outbox_record(PGconn *db, const struct outbox_result *r, size_t n)
 {
-	size_t	i;
+	size_t	*idx, nd = 0, i;
 
 	if (n == 0)
 		return (0);
 	if (db_begin(db) != 0)
 		return (-1);
+	idx = xcalloc(n, sizeof *idx);
 	for (i = 0; i < n; i++) {
-		if (store_outbox_record_one(db, &r[i]) != 0) {
-			db_rollback(db);
-			return (-1);
+		if (r[i].outcome == OUTBOX_DELIVERED) {
+			idx[nd++] = i;
+			continue;
 		}
+		if (store_outbox_record_one(db, &r[i]) != 0)
+			goto fail;
 	}
+	if (nd > 0 && store_outbox_record_delivered(db, r, idx, nd) != 0)
+		goto fail;
+	free(idx);
 	return (db_commit(db));
+fail:
+	free(idx);
+	db_rollback(db);
+	return (-1);
 }
 
 /* Hand back N claimed rows untried: pending now, attempt undone. */
