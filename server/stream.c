@@ -58,6 +58,7 @@ struct stream_scope {
 
 struct stream_event {
 	int64_t			 id;	/* 0: a control message */
+	int64_t			 created_us;	/* wall clock; 0: unknown */
 	unsigned		 refs;
 	size_t			 len;
 	json_t			*scope_json;
@@ -277,6 +278,13 @@ stream_event_new(int64_t id, const char *type, const char *tlp,
 	json_array_foreach(js, i, e)
 		stream_scope_parse(id, i, e, &ev->scope[i]);
 	return (ev);
+}
+
+/* When the event was created (microseconds of the wall clock). */
+void
+stream_event_set_created(struct stream_event *ev, int64_t us)
+{
+	ev->created_us = us;
 }
 
 /* A message for one connection (ready, error...); MSG is stolen. */
@@ -701,6 +709,7 @@ stream_conn_closed(struct stream_conn *c)
 	stream_conn_drop_queue(c);
 	TAILQ_REMOVE(&st.conns, c, entry);
 	st.nconns--;
+	metrics_ws_connections(-1);
 	TAILQ_INSERT_TAIL(&st.reap, c, entry);
 	if (!st.destroying)
 		lws_sul_schedule(st.ctx, 0, &st.sul_reap, stream_reap_cb, 1);
@@ -1123,6 +1132,7 @@ stream_established(struct lws *wsi, struct stream_pss *pss)
 	c->since = pss->since;
 	TAILQ_INSERT_TAIL(&st.conns, c, entry);
 	st.nconns++;
+	metrics_ws_connections(1);
 	pss->conn = c;
 
 	if (st.closing) {
@@ -1139,44 +1149,87 @@ stream_established(struct lws *wsi, struct stream_pss *pss)
 		    LWS_USEC_PER_SEC);
 }
 
+/*
+ * Parse a whole client message (API.md "Stream messages") into m, with no
+ * connection and no side effect, so fuzz/fuzz_stream_msg.c reaches it
+ * alone. m->json owns m->token; stream_client_msg_clear() frees it.
+ * 0, or -1 if the text is not JSON (m->type STREAM_MSG_MALFORMED).
+ */
+int
+stream_parse_client_message(const char *buf, size_t len,
+    struct stream_client_msg *m)
+{
+	const char	*type;
+	json_t		*since;
+
+	memset(m, 0, sizeof *m);
+	m->since = -1;
+	if ((m->json = json_loadb(buf, len, 0, NULL)) == NULL) {
+		m->type = STREAM_MSG_MALFORMED;
+		return (-1);
+	}
+	type = json_string_value(json_object_get(m->json, "type"));
+	if (type != NULL && strcmp(type, "auth") == 0) {
+		m->type = STREAM_MSG_AUTH;
+		m->token = json_string_value(json_object_get(m->json, "token"));
+	} else if (type != NULL && strcmp(type, "resume") == 0) {
+		m->type = STREAM_MSG_RESUME;
+		since = json_object_get(m->json, "since");
+		if (json_is_integer(since) && json_integer_value(since) >= 0)
+			m->since = json_integer_value(since);
+	} else
+		m->type = STREAM_MSG_UNKNOWN;
+	return (0);
+}
+
+void
+stream_client_msg_clear(struct stream_client_msg *m)
+{
+	json_decref(m->json);
+	memset(m, 0, sizeof *m);
+}
+
 /* A whole client message: auth, resume. */
 static void
 stream_message(struct stream_conn *c)
 {
-	const char	*type, *token;
-	json_t		*v, *since;
+	struct stream_client_msg m;
 
-	v = json_loadb(c->rx, c->rx_len, 0, NULL);
+	stream_parse_client_message(c->rx, c->rx_len, &m);
 	explicit_bzero(c->rx, c->rx_len);
 	c->rx_len = 0;
-	type = json_string_value(json_object_get(v, "type"));
-	if (type != NULL && strcmp(type, "auth") == 0) {
-		token = json_string_value(json_object_get(v, "token"));
+	switch (m.type) {
+	case STREAM_MSG_AUTH:
 		if (c->state != STREAM_AUTH || c->auth_pending ||
 		    c->header_auth)
 			stream_conn_error(c, 400, "already authenticated");
-		else if (token == NULL)
+		else if (m.token == NULL)
 			stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
 			    "auth needs a token");
 		else
-			stream_auth_submit(c, token);
-	} else if (type != NULL && strcmp(type, "resume") == 0) {
-		since = json_object_get(v, "since");
-		if (!json_is_integer(since) || json_integer_value(since) < 0)
+			stream_auth_submit(c, m.token);
+		break;
+	case STREAM_MSG_RESUME:
+		if (m.since < 0)
 			stream_conn_error(c, 400,
 			    "resume needs since, a non-negative event id");
 		else if (c->state == STREAM_AUTH) {
 			c->has_since = 1;
-			c->since = json_integer_value(since);
+			c->since = m.since;
 		} else
-			stream_replay_start(c, json_integer_value(since));
-	} else if (c->state == STREAM_AUTH)
-		stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
-		    "authenticate first");
-	else
-		stream_conn_error(c, 400, v == NULL ? "malformed JSON" :
-		    "unknown message type");
-	json_decref(v);
+			stream_replay_start(c, m.since);
+		break;
+	default:
+		if (c->state == STREAM_AUTH)
+			stream_conn_fail(c, 401, STREAM_CLOSE_AUTH,
+			    "authenticate first");
+		else
+			stream_conn_error(c, 400,
+			    m.type == STREAM_MSG_MALFORMED ? "malformed JSON" :
+			    "unknown message type");
+		break;
+	}
+	stream_client_msg_clear(&m);
 }
 
 static void
@@ -1225,6 +1278,9 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 		c->q_bytes -= len;
 		/* The headroom is rewritten identically by each write. */
 		n = lws_write(wsi, ev->buf + LWS_PRE, len, LWS_WRITE_TEXT);
+		if (n == (int)len && ev->created_us != 0 &&
+		    c->state == STREAM_LIVE)	/* live pushes, not replays */
+			metrics_latency_since(METRICS_WS, ev->created_us);
 		stream_event_unref(ev);
 		if (n < (int)len)
 			return (-1);
@@ -1241,8 +1297,12 @@ stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct stream_pss	*pss = user;
-	struct stream_conn	*c = pss != NULL ? pss->conn : NULL;
+	struct stream_conn	*c;
 
+	/* Not a connection's: user is the vhost's SSL_CTX. */
+	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS)
+		return (tls_enabled() && tls_setup_ssl_ctx(user) != 0);
+	c = pss != NULL ? pss->conn : NULL;
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return (stream_http(wsi, in));
@@ -1368,14 +1428,20 @@ stream_main(void *arg)
 	return (NULL);
 }
 
-/* Listen on cfg->listen_ws and start both threads; 0 or -1 (logged). */
+/*
+ * Bind cfg->listen_ws (libwebsockets binds as it makes its context) with
+ * no thread started yet, so that a daemon started as root can drop its
+ * privileges next; 0 or -1 (logged).
+ */
 int
-stream_start(const struct config *cfg)
+stream_listen(const struct config *cfg)
 {
 	struct lws_context_creation_info	 info;
 	char					 iface[INET6_ADDRSTRLEN];
-	int					 port, v4, error, ping;
+	int					 port, v4, ping;
 
+	if (st.ctx != NULL)
+		return (0);
 	if (stream_listen_addr(cfg->listen_ws, iface, sizeof iface, &port,
 	    &v4) != 0) {
 		log_error("listen.ws: cannot resolve %s", cfg->listen_ws);
@@ -1423,18 +1489,32 @@ stream_start(const struct config *cfg)
 	    LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	if (v4)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-	if (cfg->tls_cert != NULL) {
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-		info.ssl_cert_filepath = cfg->tls_cert;
-		info.ssl_private_key_filepath = cfg->tls_key;
-	}
+	/*
+	 * TLS with no certificate given to lws: tls.c sets the pair per
+	 * handshake on the vhost's SSL_CTX (stream_cb), so SIGHUP can change
+	 * it. Without ALLOW_NON_SSL_ON_SSL_PORT, plain HTTP is refused.
+	 */
+	if (tls_enabled())
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		    LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
 	if ((st.ctx = lws_create_context(&info)) == NULL) {
 		log_error("listen.ws: cannot listen on %s", cfg->listen_ws);
-		goto fail;
+		stream_free_all();
+		return (-1);
 	}
 	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
 	    STREAM_TICK_US);
+	return (0);
+}
 
+/* Listen on cfg->listen_ws and start both threads; 0 or -1 (logged). */
+int
+stream_start(const struct config *cfg)
+{
+	int	error;
+
+	if (stream_listen(cfg) != 0)
+		return (-1);
 	if (streamdb_start(cfg->database, stream_wake) != 0)
 		goto fail;
 	if ((error = pthread_create(&st.thread, NULL, stream_main, NULL)) !=
@@ -1447,7 +1527,7 @@ stream_start(const struct config *cfg)
 	pthread_setname_np(st.thread, "stream");
 	st.running = 1;
 	log_info("stream listening on %s%s", cfg->listen_ws,
-	    cfg->tls_cert != NULL ? " (TLS)" : "");
+	    tls_enabled() ? " (TLS)" : "");
 	return (0);
 
 fail:
@@ -1466,8 +1546,15 @@ fail:
 void
 stream_stop(void)
 {
-	if (!st.running)
+	if (!st.running) {
+		if (st.ctx != NULL) {	/* bound, never started */
+			st.destroying = 1;
+			lws_context_destroy(st.ctx);
+			st.ctx = NULL;
+			stream_free_all();
+		}
 		return;
+	}
 	atomic_store(&st.stopping, 1);
 	stream_wake();
 	pthread_join(st.thread, NULL);
