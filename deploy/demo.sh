@@ -49,6 +49,21 @@ if [ -z "$(psql -d postgres -c \
 	psql -d postgres -c "CREATE DATABASE tocsin"
 fi
 
+# E-mail goes to a local catcher (deploy/mail-catcher.py, started below)
+# that keeps each message in var/mail/, signed with a demo S/MIME
+# certificate made here once.
+MAIL=127.0.0.1:2525
+if [ ! -s var/smime.key ]; then
+	openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
+	    -keyout var/smime.key -out var/smime.crt \
+	    -subj "/CN=CCB Early Warning (demo)" \
+	    -addext "keyUsage=critical,digitalSignature,keyEncipherment" \
+	    -addext "extendedKeyUsage=emailProtection" \
+	    -addext "subjectAltName=email:ews@demo.invalid" 2>/dev/null ||
+	    die "openssl could not make the demo S/MIME certificate"
+	chmod 600 var/smime.key
+fi
+
 # The configuration is generated: edit this script, not the file.
 cat >"$CFG" <<EOF
 # Written by deploy/demo.sh; see tocsind.yaml(5) for every key.
@@ -59,8 +74,11 @@ database: "host=127.0.0.1 port=$PGPORT user=postgres dbname=tocsin"
 public_url: "$BASE"
 advisory_id_prefix: "CCB"
 smtp:
-  url: "smtp://127.0.0.1:25"
+  url: "smtp://$MAIL"
   from: "CCB Early Warning (demo) <ews@demo.invalid>"
+smime:
+  cert: "$top/var/smime.crt"
+  key: "$top/var/smime.key"
 webhooks:
   timeout_s: 10
   allow_private_networks: true
@@ -152,7 +170,7 @@ for o in json.load(sys.stdin)["items"]:
 	api POST /v1/subscriptions "$mtoken" -d '{
 	    "name": "Energy, high and above",
 	    "filter": {"sectors": ["energy"], "min_severity": "high"},
-	    "channels": ["ws"]}' >/dev/null
+	    "channels": ["ws", "email"]}' >/dev/null
 	umask 077
 	printf '%s\n' "$mtoken" >var/member.token
 	printf '%s\n' "$ptoken" >var/publisher.token
@@ -192,7 +210,15 @@ cat <<EOF
 
     curl -H "Authorization: Bearer \$(cat var/member.token)" $BASE/v1/advisories
 
+  The member (and the organisation's security contact, for items naming
+  it) also gets it by e-mail: a local catcher on $MAIL keeps each
+  message in var/mail/NNNN.eml and prints a line here. Check one with:
+
+    openssl smime -verify -in var/mail/0001.eml -CAfile var/smime.crt -out /dev/null
+
   Stop with Ctrl-C (SIGTERM works too).
 
 EOF
+# The catcher ends with tocsind (this process, once exec'd).
+"$PY" deploy/mail-catcher.py "$MAIL" "$top/var/mail" $$ &
 exec ./tocsind -c "$CFG"

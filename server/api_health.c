@@ -36,6 +36,8 @@ api_health_stream_url(const struct config *cfg)
 {
 	char	*url;
 
+	if (cfg->public_stream_url != NULL)	/* behind a proxy */
+		return (xstrdup(cfg->public_stream_url));
 	xasprintf(&url, "%s://%s/v1/stream", cfg->tls_cert != NULL ? "wss" :
 	    "ws", cfg->listen_ws);
 	return (url);

@@ -10,13 +10,17 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -53,7 +57,19 @@ static const struct route *const http_tables[] = {
 	api_deliveries_routes,
 	api_assets_routes,
 	api_warnings_routes,
+	api_unsubscribe_routes,
+	api_metrics_routes,		/* metrics.c */
+	api_audit_routes,
+	/* The web (web*.c) and the REST it needs of its own. */
+	api_audience_routes,
+	web_routes,
+	web_public_routes,
+	web_portal_routes,
+	web_staff_routes,
 };
+
+static int	http_route(struct req *, const struct route **, char *, size_t);
+static void	http_req_free(struct req *);
 
 /* Per-request state kept by libmicrohttpd between calls. */
 struct http_state {
@@ -63,6 +79,7 @@ struct http_state {
 };
 
 static struct MHD_Daemon	*http_daemon;
+static int			 http_listen_fd = -1;	/* http_listen() */
 static size_t			 http_max_body;
 static const struct config	*http_cfg;
 
@@ -97,7 +114,8 @@ void
 http_reply_json(struct req *r, unsigned status, json_t *v)
 {
 	free(r->out);
-	r->out = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+	r->out = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(15));
 	json_decref(v);
 	r->out_len = r->out != NULL ? strlen(r->out) : 0;
 	r->out_type = "application/json";
@@ -146,6 +164,15 @@ http_problem(struct req *r, unsigned status, const char *field,
 const char *
 http_query(struct req *r, const char *key)
 {
+	const char *const	*q;
+
+	if (r->query_in != NULL) {	/* http_call() */
+		for (q = r->query_in; q[0] != NULL; q += 2) {
+			if (strcmp(q[0], key) == 0)
+				return (q[1]);
+		}
+		return (NULL);
+	}
 	return (MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key));
 }
 
@@ -164,6 +191,82 @@ http_parse_id(const char *s)
 	return (v);
 }
 
+/* Another header on the answer (the web's security headers, cookies). */
+void
+http_add_header(struct req *r, const char *name, const char *value)
+{
+	if (r->n_out_hdrs == HTTP_MAX_HEADERS)
+		fatalx("http_add_header: more than %d headers", HTTP_MAX_HEADERS);
+	r->out_hdrs[r->n_out_hdrs][0] = xstrdup(name);
+	r->out_hdrs[r->n_out_hdrs][1] = xstrdup(value);
+	r->n_out_hdrs++;
+}
+
+/* Reply with LEN bytes of BUF (stolen) of the given content type. */
+void
+http_reply_data(struct req *r, unsigned status, const char *type, char *buf,
+    size_t len)
+{
+	free(r->out);
+	r->out = buf;
+	r->out_len = len;
+	r->out_type = type;
+	r->status = status;
+	r->answered = 1;
+}
+
+/*
+ * Run the REST route METHOD PATH in-process, as R's principal on R's
+ * database connection, with BODY (borrowed; NULL: none) and QUERY (key,
+ * value, ..., NULL) instead of the connection's: the web's forms reuse
+ * the API's rules and validation this way. Returns the status; *answer is
+ * the parsed JSON answer (a problem on failure) or NULL.
+ */
+unsigned
+http_call(struct req *r, const char *method, const char *path,
+    const char *const *query, json_t *body, json_t **answer)
+{
+	static const char *const none[] = { NULL };
+	struct req		 sub;
+	const struct route	*rt = NULL;
+	char			 allow[128];
+	unsigned		 status;
+
+	memset(&sub, 0, sizeof sub);
+	sub.mc = r->mc;
+	sub.method = method;
+	sub.path = path;
+	sub.who = r->who;
+	sub.db = r->db;
+	sub.json_in = body;
+	sub.query_in = query != NULL ? query : none;
+	sub.body = body != NULL ? "{}" : NULL;	/* "is there a body?" */
+	sub.body_len = body != NULL ? 2 : 0;
+	switch (http_route(&sub, &rt, allow, sizeof allow)) {
+	case 0:
+		if (sub.db == NULL && !(rt->flags & HTTP_ROUTE_NO_DB))
+			http_problem(&sub, 503, NULL, "PostgreSQL is "
+			    "unreachable");
+		else
+			rt->cb(&sub);
+		break;
+	case -1:
+		http_problem(&sub, 404, NULL, "no resource at %s", path);
+		break;
+	default:
+		http_problem(&sub, 405, NULL, "%s is not allowed here",
+		    method);
+	}
+	if (!sub.answered)
+		http_problem(&sub, 500, NULL, "the handler gave no answer");
+	status = sub.status;
+	*answer = sub.out != NULL ? json_loadb(sub.out, sub.out_len, 0, NULL) :
+	    NULL;
+	sub.who = NULL;		/* R's */
+	http_req_free(&sub);
+	return (status);
+}
+
 /* The parsed JSON object body, or NULL after replying 400/415. */
 json_t *
 http_json_body(struct req *r)
@@ -172,6 +275,8 @@ http_json_body(struct req *r)
 	json_t		*v;
 	json_error_t	 err;
 
+	if (r->json_in != NULL)		/* http_call() */
+		return (json_incref(r->json_in));
 	ct = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
@@ -328,6 +433,11 @@ http_req_free(struct req *r)
 	}
 	free(r->out);
 	free(r->out_location);
+	while (r->n_out_hdrs > 0) {
+		r->n_out_hdrs--;
+		free(r->out_hdrs[r->n_out_hdrs][0]);
+		free(r->out_hdrs[r->n_out_hdrs][1]);
+	}
 }
 
 /* Queue the answer held in R on the connection. */
@@ -355,6 +465,10 @@ http_send(struct MHD_Connection *mc, struct req *r, const char *allow)
 	if (r->out_location != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
 		    r->out_location);
+	for (size_t i = 0; i < r->n_out_hdrs; i++)
+		MHD_add_response_header(resp, r->out_hdrs[i][0],
+		    r->out_hdrs[i][1]);
+	metrics_http_request(r->method, r->status);
 	ret = MHD_queue_response(mc, r->status, resp);
 	MHD_destroy_response(resp);
 	return (ret);
@@ -394,7 +508,16 @@ http_dispatch(struct MHD_Connection *mc, const char *url, const char *method,
 	r.body = st->body;
 	r.body_len = st->len;
 
+	/* ratelimit.c: 429 before any work; notes the client for audit.c. */
+	if (ratelimit_admit(&r) != 0) {
+		found = 0;
+		goto send;
+	}
 	found = http_route(&r, &rt, allow, sizeof allow);
+	if (found == -1 && web_owns_path(url)) {
+		web_not_found(&r);	/* a person's browser: a page */
+		goto send;
+	}
 	if (found == -1) {
 		http_problem(&r, 404, NULL, "no resource at %s", url);
 		goto send;
@@ -514,37 +637,91 @@ http_parse_listen(const char *spec, struct sockaddr_storage *ss,
 	return (0);
 }
 
-/* Start the REST listener on cfg->listen_http; 0 or -1 (logged). */
+/* libmicrohttpd's own messages (failed TLS handshakes among them). */
+static void __attribute__((format(printf, 2, 0)))
+http_mhd_log_cb(void *cls, const char *fmt, va_list ap)
+{
+	char	buf[512];
+	size_t	len;
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	len = strlen(buf);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	log_info("http: %s", buf);
+}
+
+/*
+ * Bind and listen on cfg->listen_http, so that a daemon started as root
+ * can drop privileges before libmicrohttpd starts its threads; 0 or -1
+ * (logged). The socket goes to libmicrohttpd in http_start().
+ */
 int
-http_start(const struct config *cfg)
+http_listen(const struct config *cfg)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
-	unsigned		 flags;
+	int			 fd, on = 1;
 
+	if (http_listen_fd != -1)
+		return (0);
 	if (http_parse_listen(cfg->listen_http, &ss, &sslen) != 0) {
 		log_error("listen.http: cannot resolve %s", cfg->listen_http);
 		return (-1);
 	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof on) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sslen) != 0 ||
+	    listen(fd, SOMAXCONN) != 0) {
+		log_error("listen.http: cannot listen on %s: %s",
+		    cfg->listen_http, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	http_listen_fd = fd;
+	return (0);
+}
+
+/* Start the REST listener on cfg->listen_http; 0 or -1 (logged). */
+int
+http_start(const struct config *cfg)
+{
+	unsigned		 flags;
+
+	if (http_listen(cfg) != 0)
+		return (-1);
 	http_max_body = cfg->max_body_bytes;
 	http_cfg = cfg;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_USE_ERROR_LOG;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	/* Plain HTTP sent to a TLS listener fails its handshake: nothing is
+	 * served in clear and nothing is redirected. */
+	if (tls_enabled())
+		flags |= MHD_USE_TLS;
 	http_daemon = MHD_start_daemon(flags, 0, NULL, NULL,
 	    http_access_cb, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log_cb, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, http_listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+	    MHD_OPTION_ARRAY, tls_mhd_options(),
 	    MHD_OPTION_END);
 	if (http_daemon == NULL) {
-		log_error("listen.http: cannot listen on %s", cfg->listen_http);
+		log_error("listen.http: cannot serve on %s", cfg->listen_http);
+		close(http_listen_fd);
+		http_listen_fd = -1;
 		return (-1);
 	}
-	log_info("REST listening on %s", cfg->listen_http);
+	http_listen_fd = -1;		/* libmicrohttpd's to close */
+	log_info("REST listening on %s%s", cfg->listen_http,
+	    tls_enabled() ? " (TLS)" : "");
 	return (0);
 }
 
@@ -555,5 +732,9 @@ http_stop(void)
 	if (http_daemon != NULL) {
 		MHD_stop_daemon(http_daemon);
 		http_daemon = NULL;
+	}
+	if (http_listen_fd != -1) {	/* bound, never started */
+		close(http_listen_fd);
+		http_listen_fd = -1;
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * tocsind.c: the daemon's entry point: arguments, the subcommands
- * (check-config, migrate, bootstrap-admin), start-up of the REST and stream
- * threads, and the signal loop (SIGTERM stops, SIGHUP reloads).
+ * (check-config, migrate, bootstrap-admin), start-up (keys, bind, drop
+ * privileges, then the REST, stream and delivery threads), and the signal
+ * loop (SIGTERM stops, SIGHUP reloads).
  */
 #include "config.h"
 
@@ -120,8 +121,9 @@ tocsind_reload(struct config *cfg)
 	}
 	log_set_level(fresh->log_level);
 	log_reopen();
-	log_info("configuration reloaded (log level; other keys need a "
-	    "restart)");
+	tls_reload(fresh);		/* logs what it did or refused */
+	log_info("configuration reloaded (log level, TLS certificate and "
+	    "key; other keys need a restart)");
 	config_free(fresh);
 	return (cfg);
 }
@@ -142,16 +144,42 @@ tocsind_run(struct config *cfg)
 
 	if (deliver_init(cfg) != 0)	/* keys and libcurl, before threads */
 		return (1);
-	db_pool_init(cfg->database, cfg->db_pool_size);
-	if (http_start(cfg) != 0)
+	if (tls_init(cfg) != 0)
 		return (1);
+	db_pool_init(cfg->database, cfg->db_pool_size);
+	if (metrics_listen(cfg) != 0)	/* metrics.c: bound before the drop */
+		return (1);
+	/* Bind both listeners and hold every key, then drop privileges
+	 * (started as root) before any thread starts. */
+	if (http_listen(cfg) != 0 || stream_listen(cfg) != 0 ||
+	    priv_drop(cfg) != 0) {
+		stream_stop();
+		http_stop();
+		tls_shutdown();
+		return (1);
+	}
+	if (http_start(cfg) != 0) {
+		stream_stop();
+		tls_shutdown();
+		return (1);
+	}
 	if (stream_start(cfg) != 0) {
 		http_stop();
+		tls_shutdown();
 		return (1);
 	}
 	if (deliver_start(cfg) != 0) {
 		stream_stop();
 		http_stop();
+		tls_shutdown();
+		return (1);
+	}
+	/* metrics.c, retention.c: the operators' listener, the purge. */
+	if (metrics_start(cfg) != 0 || retention_start(cfg) != 0) {
+		deliver_stop();
+		stream_stop();
+		http_stop();
+		tls_shutdown();
 		return (1);
 	}
 	log_info("tocsind %s running", PACKAGE_VERSION);
@@ -168,7 +196,10 @@ tocsind_run(struct config *cfg)
 	/* Deliveries in flight finish (or are handed back) meanwhile. */
 	deliver_quit();
 	http_stop();
+	metrics_stop();
+	retention_stop();
 	stream_stop();
+	tls_shutdown();
 	deliver_stop();
 	db_pool_shutdown();
 	deliver_shutdown();

@@ -82,6 +82,18 @@ struct config {
 	size_t	 n_webhooks_allow;
 	int	 webhooks_per_endpoint;	/* concurrent requests per endpoint */
 	int	 deliver_concurrency;	/* requests in flight per worker */
+	/* Running it for real (tls.c, priv.c). */
+	char	*public_stream_url;	/* NULL: derived from listen.ws */
+	char	*user;			/* started as root, become this */
+	/* Operations (metrics.c, ratelimit.c, audit.c, retention.c). */
+	char	*metrics_listen;	/* NULL: /metrics on listen.http */
+	int	 retention_audit_days;
+	int	 limits_rate_per_token;	/* requests per second; 0: none */
+	int	 limits_burst_per_token;
+	int	 limits_rate_per_address;
+	int	 limits_burst_per_address;
+	char	**http_trusted_proxies;	/* CIDRs whose X-Forwarded-For counts */
+	size_t	 n_http_trusted_proxies;
 };
 /* Parse PATH into a new config; on error return NULL and set *causes to a
  * newline-separated list of "FILE:LINE: message" (caller frees). */
@@ -113,6 +125,7 @@ enum org_kind { KIND_ESSENTIAL, KIND_AUTHORITY, KIND_IMPORTANT, KIND_PRIVATE,
 int		 sector_valid(const char *);
 /* Does a filter/audience tag cover an organisation's or item's tag? */
 int		 sector_covers(const char *, const char *);
+const char	*sector_top(size_t);
 int		 kind_parse(const char *, enum org_kind *);
 const char	*kind_name(enum org_kind);
 int		 kind_priority(enum org_kind);
@@ -204,6 +217,7 @@ int	 token_looks_valid(const char *);
 /* http.c: libmicrohttpd set-up, routing table, bodies, problem+json. */
 struct MHD_Connection;
 #define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_HEADERS 12
 struct req {
 	struct MHD_Connection	*mc;
 	const char		*method;
@@ -221,8 +235,17 @@ struct req {
 	const char		*out_type;
 	char			*out_location;
 	int			 answered;
+	/* For the web (web*.c): extra answer headers; http_call()'s body and
+	 * query, used instead of the connection's. */
+	char			*out_hdrs[HTTP_MAX_HEADERS][2];
+	size_t			 n_out_hdrs;
+	json_t			*json_in;
+	const char *const	*query_in;	/* key, value, ..., NULL */
 };
 typedef void	(*http_handler_cb)(struct req *);
+/* Bind listen.http (before privileges are dropped); http_start() calls
+ * it if not. */
+int		 http_listen(const struct config *);
 int		 http_start(const struct config *);
 void		 http_stop(void);
 /* The configuration in force (set by http_start, swapped on SIGHUP). */
@@ -250,12 +273,23 @@ int		 http_require_roles(struct req *, unsigned);
 			 ROLEBIT(ROLE_MEMBER))
 /* Parse a positive int64 path/query id; 0 if not one. */
 int64_t		 http_parse_id(const char *);
+/* The web's hooks: another header on the answer; an answer of LEN bytes
+ * (stolen); a REST route run in-process as R's principal on R's connection
+ * (the status; *answer its JSON, or NULL). */
+void		 http_add_header(struct req *, const char *, const char *);
+void		 http_reply_data(struct req *, unsigned, const char *, char *,
+		    size_t);
+unsigned	 http_call(struct req *, const char *, const char *,
+		    const char *const *, json_t *, json_t **);
 
 /* auth.c: bearer token -> principal. */
 /* Look up a token; 0 and fill the principal, -1 unknown/revoked, -2 db. */
 int		 auth_principal_by_token(PGconn *, const char *,
 		    struct principal *);
 int		 auth_principal_by_user(PGconn *, int64_t, struct principal *);
+/* An API token or a web stream ticket (the stream only). */
+int		 auth_principal_by_stream_token(PGconn *, const char *,
+		    struct principal *);
 
 /* The REST resources: each file registers its routes. */
 struct route {
@@ -277,6 +311,8 @@ extern const struct route api_assets_routes[];
 extern const struct route api_warnings_routes[];
 
 /* stream.c: the WebSocket listener (libwebsockets, its own thread). */
+/* Bind (before privileges are dropped); stream_start() calls it if not. */
+int		 stream_listen(const struct config *);
 int		 stream_start(const struct config *);
 void		 stream_stop(void);
 /* A client message, parsed apart from any connection (and fuzzed so). */
@@ -339,6 +375,7 @@ struct streamdb_msg {
 struct stream_event *stream_event_new(int64_t, const char *, const char *,
 		    const char *, const char *);
 void		 stream_event_unref(struct stream_event *);
+void		 stream_event_set_created(struct stream_event *, int64_t);
 /* TLP.md "What is pushed": is the event pushed to this principal, given
  * its ws subscription filters? Live push and replay both ask this. */
 int		 stream_event_wanted(const struct stream_event *,
@@ -454,6 +491,8 @@ int	 store_users_list(PGconn *, int64_t, int64_t, int, struct user **,
 	    size_t *);
 int	 store_users_update(PGconn *, struct user *);
 int	 store_users_delete(PGconn *, int64_t);
+/* A user's own data as JSON (GET /v1/users/{id}/export): 0, NOT_FOUND, -1. */
+int	 store_users_export(PGconn *, int64_t, json_t **);
 int	 store_users_other_admins(PGconn *, int64_t, int64_t *);
 int	 store_users_of_org(PGconn *, int64_t, int64_t **, size_t *);
 int	 store_users_notify(PGconn *, int64_t);
@@ -513,6 +552,8 @@ int	 secretbox_init(const char *, char **);
 void	 secretbox_mkdir_parent(const char *);
 void	 secretbox_shutdown(void);
 void	 secretbox_set_key(const unsigned char[32]);
+/* A key for another purpose derived from the server key; 0 or -1. */
+int	 secretbox_derive(const char *, unsigned char[32]);
 int	 secretbox_seal(const char *, const void *, size_t, unsigned char **,
 	    size_t *);
 char	*secretbox_open(const char *, const unsigned char *, size_t,
@@ -643,6 +684,8 @@ struct outbox_plan {
 };
 void	 store_outbox_plan_add(struct outbox_plan *,
 	    const struct outbox_recipient *);
+/* Ids of the only organisations that may see the scope, or NULL. */
+char	*store_outbox_named_only(const struct outbox_scope *);
 /* In the publishing transaction: one delivery per recipient; count or -1. */
 int	 store_outbox_plan(PGconn *, int64_t, const char *, json_t *);
 int	 store_outbox_enqueue_test(PGconn *, const struct outbox_recipient *,
@@ -684,6 +727,8 @@ struct outbox_result {
 	int64_t		 retry_after_s;	/* seconds the peer asked, or 0 */
 	int64_t		 started_at;	/* Unix time, microseconds */
 	int		 duration_ms;
+	const char	*report;	/* e-mail failed: "address" or
+					   "certificate" (store_email_report) */
 };
 int	 store_outbox_record(PGconn *, const struct outbox_result *, size_t);
 /* Give claimed rows back untried (shutdown): state pending, attempt undone. */
@@ -945,6 +990,267 @@ void	 store_warnings_row_free(struct warning_row *);
 /* api_assets.c: /v1/assets; also the text/csv body check of imports. */
 int	 api_assets_csv_body(struct req *);
 
+/* render.c: templates (a mustache subset) and Markdown (cmark, safe). */
+#define TOCSIN_TEMPLATE_MAX	(256 * 1024)	/* bytes of one template file */
+#define TOCSIN_RENDER_MAX	(4 * 1024 * 1024) /* default output bound */
+#define RENDER_STRICT		0x1	/* a missing value is an error */
+enum render_mode { RENDER_HTML, RENDER_TEXT };
+struct render_buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;
+	int	 over;		/* an append went past max */
+};
+/* Escape N bytes of a {{value}} into the output (e-mail headers: RFC 2047). */
+typedef void	(*render_escape_cb)(struct render_buf *, const char *, size_t,
+		    void *);
+struct render_opts {
+	enum render_mode	 mode;
+	size_t			 max_bytes;	/* 0: TOCSIN_RENDER_MAX */
+	int			 flags;		/* RENDER_STRICT */
+	render_escape_cb	 escape;	/* NULL: by mode */
+	void			*escape_arg;
+};
+void		 render_buf_add(struct render_buf *, const char *, size_t);
+void		 render_buf_str(struct render_buf *, const char *);
+void		 render_escape_html(struct render_buf *, const char *, size_t,
+		    void *);
+/* The templates directory: configured, else templates/ beside the binary. */
+const char	*render_dir(const struct config *);
+int		 render_name_ok(const char *);
+char		*render_read(const char *, const char *, size_t, size_t *,
+		    char **);
+/* 0 and *out (caller frees), or -1 and *cause "FILE:LINE: what". */
+int		 render_file(const char *, const char *, json_t *,
+		    const struct render_opts *, char **, size_t *, char **);
+int		 render_string(const char *, const char *, const char *,
+		    json_t *, const struct render_opts *, char **, size_t *,
+		    char **);
+char		*render_markdown(const char *, size_t);
+
+/* store_web.c: web sessions, stream tickets, the audience preview. */
+struct web_session {
+	unsigned char	 hash[32];	/* SHA-256 of the cookie's id */
+	int64_t		 user_id;
+	char		*csrf;		/* what its forms must carry */
+	char		*user_name;
+	int64_t		 expires;	/* Unix time */
+	struct principal who;
+};
+char	*store_web_random(size_t);
+int	 store_web_session_create(PGconn *, int64_t, int, char **, char **);
+int	 store_web_session_get(PGconn *, const char *, struct web_session *);
+void	 store_web_session_clear(struct web_session *);
+int	 store_web_session_delete(PGconn *, const struct web_session *);
+int	 store_web_ticket_create(PGconn *, const struct web_session *, int,
+	    char **);
+int	 store_web_ticket_use(PGconn *, const unsigned char[32],
+	    struct principal *);
+int	 store_web_audience_count(PGconn *, const struct audience *,
+	    int64_t *, int64_t *);
+
+/* api_audience.c: POST /v1/advisories/preview-audience. */
+extern const struct route api_audience_routes[];
+
+/* web.c: the portal's core: sessions, CSRF, languages, pages, static. */
+#define TOCSIN_WEB_SESSION_S	(12 * 3600)	/* a sign-in lasts this */
+#define TOCSIN_WEB_TICKET_S	60		/* a stream ticket's life */
+#define TOCSIN_WEB_STATIC_MAX	(1024 * 1024)
+struct web {
+	struct req		*r;
+	struct web_session	 session;
+	int			 by_session;	/* signed in with the cookie */
+	int			 signed_in;	/* session or bearer token */
+	const char		*csrf;		/* what forms must carry */
+	char			*anon_csrf;	/* double-submit value */
+	const char		*lang;		/* fr, nl, de, en */
+	json_t			*t;		/* the catalogue */
+	json_t			*form;		/* name -> [values] */
+};
+extern const struct route web_routes[];
+extern const struct route web_public_routes[];
+extern const struct route web_portal_routes[];
+extern const struct route web_staff_routes[];
+void		 web_begin(struct req *, struct web *);
+void		 web_end(struct web *);
+const char	*web_text(struct web *, const char *);
+/* Render page TMPL (under web/) in the layout; ctx is stolen. */
+void		 web_page(struct web *, unsigned, const char *, const char *,
+		    json_t *);
+void		 web_message_page(struct web *, unsigned, const char *,
+		    const char *);
+void		 web_redirect(struct web *, const char *);
+/* 1 if signed in with one of ROLES; else a sign-in redirect or 403 page. */
+int		 web_require(struct web *, unsigned);
+/* Parse the form body and check its CSRF token; 0, or -1 after a page. */
+int		 web_form(struct web *);
+const char	*web_form_get(struct web *, const char *);
+json_t		*web_form_all(struct web *, const char *);
+json_t		*web_form_lines(struct web *, const char *);
+/* The JS endpoints: the X-CSRF-Token header instead of a form field. */
+int		 web_check_csrf_header(struct web *);
+char		*web_stream_url(const struct config *);
+char		*web_urlencode(const char *);
+int		 web_owns_path(const char *);
+void		 web_not_found(struct req *);
+/* An advisory (API JSON, borrowed) as the templates show it (new ref). */
+json_t		*web_advisory_view(struct web *, json_t *);
+json_t		*web_sector_options(struct web *, json_t *);
+json_t		*web_problem_text(json_t *);
+
+/* smime.c: S/MIME (OpenSSL CMS): sign detached, encrypt with AES-256. */
+struct smime_rcpt;
+int	 smime_init(const struct config *, char **);
+void	 smime_shutdown(void);
+int	 smime_enabled(void);
+/* Sign a canonical entity: append multipart/signed; 0 or -1 and cause. */
+int	 smime_sign(const char *, size_t, struct render_buf *, char **);
+/* A recipient certificate usable now: 0, or -1 and why (last_error). */
+int	 smime_rcpt_load(const char *, struct smime_rcpt **, char *, size_t);
+void	 smime_rcpt_free(struct smime_rcpt *);
+/* Encrypt an entity: append application/pkcs7-mime; 0 or -1 and cause. */
+int	 smime_encrypt(const struct smime_rcpt *, const char *, size_t,
+	    struct render_buf *, char **);
+
+/* mail.c: messages from templates/email/, MIME, RFC 2047, SMTP (curl). */
+#define TOCSIN_UNSUB_MAX	16	/* subscriptions one token names */
+/* A composed message, as curl reads it. */
+struct mail_msg {
+	char	*rcpt;		/* the envelope's recipient */
+	char	*data;		/* the message, CRLF lines */
+	size_t	 len;
+	size_t	 off;		/* read so far by curl */
+};
+/* A rendered (and signed) body that recipients share. */
+struct mail_body {
+	char	*subject;		/* one line, UTF-8 */
+	char	*entity;		/* multipart/alternative, CRLF */
+	size_t	 entity_len;
+	char	*signed_entity;		/* multipart/signed of it; NULL */
+	size_t	 signed_len;
+};
+/* To whom one message goes, and how. */
+struct mail_spec {
+	const char		*tlp;		/* the label */
+	const char		*id;		/* the item's, for a hidden
+						   subject */
+	const char		*to;
+	const char		*to_name;	/* NULL: none */
+	const char		*msg_id;	/* the delivery's */
+	const char		*unsubscribe_url; /* NULL: no List-Unsubscribe */
+	int			 hide_subject;	/* outer Subject without title */
+	const struct smime_rcpt	*encrypt_to;	/* NULL: in clear */
+};
+int	 mail_init(const struct config *, char **);
+void	 mail_shutdown(void);
+int	 mail_enabled(void);
+int	 mail_address_ok(const char *);
+void	 mail_header(struct render_buf *, const char *, const char *);
+void	 mail_qp(struct render_buf *, const char *, size_t);
+/* Render and sign a body (no recipient in the values); 0 or -1. */
+int	 mail_body_new(const struct config *, const char *, const char *,
+	    json_t *, struct mail_body **, char **);
+void	 mail_body_free(struct mail_body *);
+int	 mail_compose(const struct mail_spec *, const struct mail_body *,
+	    struct mail_msg **, char **);
+void	 mail_msg_free(struct mail_msg *);
+/* The digests' clock (TOCSIN_TEST_NOW in tests), Unix seconds. */
+double	 mail_now(void);
+double	 mail_next_time(double, int);
+int	 mail_digest_minute(const char *);
+char	*mail_unsub_token(int64_t, const int64_t *, size_t);
+/* 0 and the user and subscriptions; -1 not a token; -2 forged. */
+int	 mail_unsub_verify(const char *, int64_t *, int64_t **, size_t *);
+struct curl_slist;
+/* Set a curl easy handle up to send the message through the relay. */
+void	 mail_curl_setup(void *, struct mail_msg *, char *, int,
+	    struct curl_slist **);
+/* Outcome of a finished transfer (curl code, SMTP code, curl's error). */
+enum outbox_outcome mail_outcome(int, long, const char *, int *, char *,
+	    size_t);
+
+/* store_email.c: e-mail planning, recipients, digests, reports, unsubscribe. */
+/* A recipient as it is now: a user, or an organisation's contact. */
+struct email_rcpt {
+	int64_t		 user_id;	/* 0: the organisation's contact */
+	int64_t		 org_id;
+	int		 active;
+	char		*address;	/* NULL: none any more */
+	char		*name;
+	char		*language;
+	char		*smime_cert;	/* PEM; NULL: none */
+	struct principal p;		/* for tlp_may_see */
+	struct filter	*subs;		/* the user's e-mail subscriptions */
+	int64_t		*sub_ids;
+	int		*sub_minutes;	/* digest minute, -1 immediate */
+	size_t		 n_subs;
+};
+/* An event listed in a digest. */
+struct email_item {
+	int64_t			 event_id;
+	char			*type;
+	char			*item_id;
+	char			*tlp;
+	char			*created_at;
+	json_t			*data;
+	struct outbox_scope	 scope;
+};
+int	 store_email_plan(PGconn *, int64_t, const struct outbox_scope *,
+	    struct outbox_plan *);
+int	 store_email_recipients(PGconn *, const struct outbox_claim *, size_t,
+	    struct email_rcpt **, size_t *);
+const struct email_rcpt *store_email_rcpt_find(const struct email_rcpt *,
+	    size_t, int64_t, int64_t);
+void	 store_email_rcpt_clear(struct email_rcpt *);
+int	 store_email_items(PGconn *, json_t *, struct email_item **,
+	    size_t *);
+void	 store_email_items_free(struct email_item *, size_t);
+int	 store_email_digest_run(PGconn *, double);
+int	 store_email_report(PGconn *, int64_t, const char *, int,
+	    const char *);
+int	 store_email_unsubscribe(PGconn *, int64_t, const int64_t *, size_t);
+
+/* deliver_mail.c: the e-mail side of the outbox worker. */
+/* An event as the worker holds it. */
+struct deliver_item {
+	int64_t			 event_id;
+	const char		*type;
+	const char		*tlp;
+	const char		*timestamp;
+	json_t			*data;
+	const struct outbox_scope *scope;
+};
+/* A prepared row: the message to send, or what became of it. */
+struct deliver_mail_result {
+	struct mail_msg		*msg;		/* NULL: finished unsent */
+	enum outbox_outcome	 outcome;
+	const char		*report;	/* "certificate": report it */
+	char			 error[256];
+};
+void	 deliver_mail_prepare(PGconn *, const struct config *,
+	    const struct outbox_claim *, const struct deliver_item *const *,
+	    size_t, int, struct deliver_mail_result *);
+
+/* api_unsubscribe.c: the one-click unsubscribe endpoint (RFC 8058). */
+extern const struct route api_unsubscribe_routes[];
+
+/* tls.c: the listeners' certificate and key, read before privileges are
+ * dropped and again on SIGHUP; each handshake takes the pair in force. */
+struct MHD_OptionItem;
+struct ssl_ctx_st;
+int		 tls_init(const struct config *);
+int		 tls_enabled(void);
+int		 tls_reload(const struct config *);
+void		 tls_shutdown(void);
+/* For MHD_OPTION_ARRAY: the certificate callback, or nothing. */
+struct MHD_OptionItem *tls_mhd_options(void);
+/* The stream vhost's SSL_CTX: minimum version, per-handshake pair. */
+int		 tls_setup_ssl_ctx(struct ssl_ctx_st *);
+
+/* priv.c: become cfg->user once bound, when started as root. */
+int		 priv_drop(const struct config *);
+
 /* json_util.c: small helpers over jansson for validation. */
 /* Is the member absent, or present with the type? (-1 wrong type) */
 int		 json_get_string(json_t *, const char *, const char **);
@@ -955,5 +1261,79 @@ char		*pg_text_array(char *const *, size_t);
 char		*pg_int_array(const int64_t *, size_t);
 int		 pg_parse_text_array(const char *, char ***, size_t *);
 int		 pg_parse_int_array(const char *, int64_t **, size_t *);
+
+/* metrics.c: counters, gauges, latency histograms; GET /metrics. */
+enum metrics_channel { METRICS_WS, METRICS_WEBHOOK, METRICS_EMAIL,
+    METRICS__CHANNELS };
+enum metrics_result { METRICS_DELIVERED, METRICS_RETRY, METRICS_FAILED,
+    METRICS_GONE, METRICS_CANCELLED, METRICS__RESULTS };
+void	 metrics_http_request(const char *, unsigned);
+void	 metrics_ws_connections(int);
+/* An event written in this thread's transaction; counted if it commits. */
+void	 metrics_event(const char *);
+void	 metrics_tx_end(int);
+enum metrics_channel metrics_channel_of(const char *);
+void	 metrics_delivery(enum metrics_channel, enum metrics_result);
+/* Seconds from an event's creation to its delivery on a channel. */
+void	 metrics_latency(enum metrics_channel, double);
+/* The same from its creation time (wall clock, microseconds) to now. */
+void	 metrics_latency_since(enum metrics_channel, int64_t);
+void	 metrics_db_error(void);
+void	 metrics_rate_limited(int);
+void	 metrics_audit_failure(void);
+/* The Prometheus text exposition (caller frees); DB may be NULL. */
+char	*metrics_text(PGconn *);
+/* The metrics.listen listener, if configured: bound before privileges
+ * are dropped, then served; 0 or -1 (logged). */
+int	 metrics_listen(const struct config *);
+int	 metrics_start(const struct config *);
+void	 metrics_stop(void);
+extern const struct route api_metrics_routes[];
+
+/* ratelimit.c: token buckets per token and per client address. */
+/* Before routing: 0 to go on, or -1 after answering 429 (Retry-After). */
+int	 ratelimit_admit(struct req *);
+
+/* audit.c: the audit log (schema/006_audit.sql). */
+struct audit_query {
+	int64_t		 actor;		/* 0: any */
+	const char	*action;	/* NULL: any */
+	const char	*object_type;
+	const char	*object_id;
+	const char	*since;		/* RFC 3339; NULL: any */
+	int64_t		 cursor;	/* 0: newest */
+	int		 limit;
+};
+/* This thread's request's client address (NULL: none), for entries. */
+void	 audit_set_client(const char *);
+/*
+ * ACTOR (user id; 0: the system) did ACTION to OBJECT_TYPE OBJECT_ID,
+ * with DETAILS (stolen; NULL: {}; ids only, never e-mail addresses or
+ * secrets), on the caller's connection and so in its transaction. 0 or -1
+ * (logged; the transaction is then aborted: fail the action with it).
+ */
+int	 audit_record(PGconn *, int64_t, const char *, const char *,
+	    const char *, json_t *);
+int	 audit_record_id(PGconn *, int64_t, const char *, const char *,
+	    int64_t, json_t *);
+json_t	*audit_row_json(PGresult *, int);
+int	 audit_list(PGconn *, const struct audit_query *, json_t **,
+	    int64_t *);
+json_t	*audit_about_user(PGconn *, int64_t);
+int64_t	 audit_purge(PGconn *, int);
+
+/* retention.c: the purge of deliveries and audit entries past retention. */
+struct retention_counts {
+	int64_t		 deliveries;
+	int64_t		 attempts;
+	int64_t		 audit;
+};
+/* 0 done, 1 another instance is purging, -1 database error. */
+int	 retention_purge(PGconn *, int, int, struct retention_counts *);
+int	 retention_start(const struct config *);
+void	 retention_stop(void);
+
+/* api_audit.c: GET /v1/audit, POST /v1/admin/purge. */
+extern const struct route api_audit_routes[];
 
 #endif /* TOCSIND_H */
