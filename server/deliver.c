@@ -802,6 +802,13 @@ static int
 deliver_connect(struct deliver *w)
 {
 	char		*cause = NULL;
+	/*
+	 * This connection lives for days while the deliveries table grows
+	 * from nothing: a generic plan cached while it was small (the
+	 * foreign-key checks of delivery_attempts) would keep scanning it
+	 * whole. Plan each statement for the table as it is.
+	 */
+	const char	*plans = "SET plan_cache_mode = force_custom_plan";
 	const char	*sql = "LISTEN " TOCSIN_NOTIFY_OUTBOX;
 
 	if (w->db != NULL)
@@ -811,7 +818,8 @@ deliver_connect(struct deliver *w)
 		free(cause);
 		return (-1);
 	}
-	if (db_exec_ok(w->db, sql, 0, NULL) != 0) {
+	if (db_exec_ok(w->db, plans, 0, NULL) != 0 ||
+	    db_exec_ok(w->db, sql, 0, NULL) != 0) {
 		PQfinish(w->db);
 		w->db = NULL;
 		return (-1);
