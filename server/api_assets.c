@@ -149,7 +149,20 @@ api_assets_create_cb(struct req *r)
 		goto out;
 	a.proposed_by = r->who->user_id;
 	a.decided_by = a.status == ASSET_APPROVED ? r->who->user_id : 0;
+	/* The asset and its audit entry (an approval too) commit together. */
+	if (db_begin(r->db) != 0) {
+		api_db_failed(r);
+		goto out;
+	}
 	rc = store_assets_insert(r->db, &a);
+	if (rc == 0 && (audit_record_id(r->db, r->who->user_id,
+	    a.status == ASSET_APPROVED ? "asset.approve" : "asset.propose",
+	    "asset", a.id, json_pack("{s:I, s:s, s:s}", "organisation_id",
+	    (json_int_t)a.organisation_id, "type", asset_type_name(a.type),
+	    "value", a.value)) != 0 || db_commit(r->db) != 0))
+		rc = -1;
+	if (rc != 0)
+		db_rollback(r->db);
 	if (rc == TOCSIN_STORE_CONFLICT)
 		http_problem(r, 409, "value", "%s %s is registered already, by "
 		    "this organisation or approved for another", a.value,
@@ -561,7 +574,13 @@ api_assets_import_cb(struct req *r)
 			goto out;
 		}
 	}
-	if (api_assets_import_flush(r, &im) != 0 || db_commit(r->db) != 0) {
+	/* One audit entry for the file, in its transaction. */
+	if (api_assets_import_flush(r, &im) != 0 ||
+	    audit_record(r->db, r->who->user_id, "asset.import", "asset", NULL,
+	    json_pack("{s:I, s:I, s:I, s:I}", "rows", (json_int_t)rows,
+	    "created", (json_int_t)im.created, "unchanged",
+	    (json_int_t)im.unchanged, "refused", (json_int_t)im.refused)) != 0 ||
+	    db_commit(r->db) != 0) {
 		api_db_failed(r);
 		goto out;
 	}

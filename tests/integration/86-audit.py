@@ -182,6 +182,26 @@ def asset_decisions_when_the_assets_api_audits():
     e = last(dm, action="asset.approve", object_id=str(r.body["id"]))
     eq(e["object_type"], "asset")
     eq(e["details"]["organisation_id"], org["id"])
+    # The proposal itself is recorded too.
+    e = last(dm, action="asset.propose", object_id=str(r.body["id"]))
+    eq(e["actor_user_id"], adm["id"])
+    # An admin registering an asset approved at once is an approval.
+    r3 = dm.api("POST", "/v1/assets", dm.admin_token,
+                json={"type": "cidr", "value": "198.51.100.0/24",
+                      "organisation_id": org["id"]})
+    eq(r3.status, 201, "admin registers an approved asset")
+    eq(r3.body["status"], "approved", "status of an admin's asset")
+    e = last(dm, action="asset.approve", object_id=str(r3.body["id"]))
+    eq(e["details"]["value"], "198.51.100.0/24")
+    # A bulk import leaves one entry with its counts.
+    csv = "organisation_id,type,value\n%d,domain,bulk-%d.example\n" % (
+        org["id"], adm["id"])
+    r4 = dm.api("POST", "/v1/assets/import", dm.admin_token, raw=csv,
+                headers={"Content-Type": "text/csv"})
+    eq(r4.status, 200, "import")
+    e = last(dm, action="asset.import")
+    eq(e["details"]["created"], 1)
+    eq(e["details"]["rows"], 1)
 
 
 @test
