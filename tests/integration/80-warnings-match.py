@@ -5,11 +5,16 @@ label boundaries (and e-mail addresses by their domain), the AS number
 only when no prefix matches, proposed/rejected/deleted assets never
 matching (the matcher follows every change), and a warning for two
 organisations giving each only its own observations: on REST, on the
-WebSocket stream and on webhooks."""
+WebSocket stream, on webhooks and in e-mail (a real SMTP server,
+aiosmtpd: the organisations' security contacts and subscribed users,
+text and HTML parts decoded by Python's email package)."""
 
 import asyncio
+import os
+import re
 
 from harness import *
+from mail_sink import MailSink, email_user, parts
 from webhook_sink import Sink, make_webhook, outbox_config, signing_key
 
 TS = "2026-01-15T03:12:44Z"
@@ -238,15 +243,62 @@ async def stream_ready(d, token):
     return s
 
 
+# Characters of an address or a domain: a mail's decoded text is cut into
+# tokens at every other character (quotes and braces of the observations'
+# JSON, &quot; of the HTML...), so that 198.51.100.1 is not found inside
+# 198.51.100.127 or 198.51.100.128.
+_TOKEN = re.compile(r"[0-9A-Za-z.:-]+")
+
+
+def mail_tokens(m):
+    """The tokens of every decoded text/plain and text/html part of m
+    (a mail_sink.Message), and the parts' count."""
+    found = parts(m.msg, "text/plain") + parts(m.msg, "text/html")
+    tokens = set()
+    for p in found:
+        tokens |= {t.strip(".:") for t in _TOKEN.findall(p.get_content())}
+    return tokens, len(found)
+
+
+def check_mail(m, own, others, what):
+    """m carries every key of own and none of others, in each of its
+    text and HTML parts."""
+    found = parts(m.msg, "text/plain") + parts(m.msg, "text/html")
+    eq(sorted(p.get_content_type() for p in found),
+       ["text/html", "text/plain"], "%s: parts" % what)
+    for p in found:
+        tokens = {t.strip(".:") for t in _TOKEN.findall(p.get_content())}
+        for k in own:
+            assert k in tokens, "%s (%s) lacks its observation %s" % (
+                what, p.get_content_type(), k)
+        leaked = sorted(k for k in others if k in tokens)
+        assert not leaked, "%s (%s) carries another organisation's " \
+            "observations: %s" % (what, p.get_content_type(), leaked)
+
+
 @test
 async def two_organisations_each_its_own():
     d = Daemon(new_database("warn_two"), start=False)
     outbox_config(d, allow_private=True, timeout_s=3)
+    mail = MailSink()
+    smtp = {"smtp": {"url": mail.url, "from": "CSIRT <ews@csirt.test>"}}
+    if os.getuid() == 0 and "user" not in d.config:
+        smtp["user"] = "root"           # no privilege drop in tests
+    merge(d.config, smtp)
+    d.write_config()
     d.start()
     sink = Sink(signing_key(d)["pem"])
     pub = d.principal("publisher")
     a, b, c = (new_org(d, ("energy",)), new_org(d, ("health",)),
                new_org(d, ("banking",)))
+    contact = {}
+    for org, name in ((a, "a"), (b, "b"), (c, "c")):
+        contact[org["id"]] = "soc.%s@warn-two.test" % name
+        r = d.api("PATCH", "/v1/organisations/%d" % org["id"], d.admin_token,
+                  json={"contact_email": contact[org["id"]]})
+        eq(r.status, 200, "contact_email of org %d" % org["id"])
+    # A user of each with an e-mail subscription (no filter).
+    subscribed = {org["id"]: email_user(d, org["id"]) for org in (a, b, c)}
     register(d, a, "cidr", "198.51.100.0/25")
     register(d, a, "cidr", "2001:db8:a::/48")
     register(d, b, "cidr", "198.51.100.128/25")
@@ -309,6 +361,48 @@ async def two_organisations_each_its_own():
     eq(ep_b.count(), 1, "deliveries to B")
     eq(ep_c.count(), 0, "deliveries to C")
     sink.close()
+
+    # E-mail: A's and B's security contacts and subscribed users get their
+    # own organisation's warning, with its observations and none of the
+    # other's; C's get nothing; no mail carries the unmatched address.
+    unmatched = ["203.0.113.99"]
+    for org, keys, other in ((a, obs_a, obs_b), (b, obs_b, obs_a)):
+        for addr in (contact[org["id"]], subscribed[org["id"]]["email"]):
+            got = mail.wait_to(addr, 1, 30)
+            m = got[0]
+            assert ids[org["id"]] in str(m["Subject"]), \
+                "mail to %s: %r" % (addr, str(m["Subject"]))
+            check_mail(m, keys, other + unmatched,
+                       "mail to %s (org %d)" % (addr, org["id"]))
+    time.sleep(1.5)
+    by_rcpt = {}
+    for m in list(mail.messages):
+        for r in m.rcpts:
+            by_rcpt.setdefault(r.lower(), []).append(m)
+    for org, keys, other in ((a, obs_a, obs_b), (b, obs_b, obs_a)):
+        for addr in (contact[org["id"]], subscribed[org["id"]]["email"]):
+            eq(len(by_rcpt.get(addr.lower(), [])), 1, "mails to %s" % addr)
+    eq(by_rcpt.get(contact[c["id"]], []), [], "mail to C's contact")
+    eq(by_rcpt.get(subscribed[c["id"]]["email"].lower(), []), [],
+       "mail to C's user")
+    # Whoever it went to, no mail carries two organisations' observations.
+    owner_of = {contact[o["id"]]: o["id"] for o in (a, b, c)}
+    owner_of.update({u["email"].lower(): i for i, u in subscribed.items()})
+    keys_of = {a["id"]: obs_a, b["id"]: obs_b}
+    for m in list(mail.messages):
+        tokens, n = mail_tokens(m)
+        assert n >= 2, "mail %r: no text and HTML parts" % m
+        assert not [k for k in unmatched if k in tokens], \
+            "%r carries the unmatched observation" % m
+        holders = [i for i, ks in keys_of.items()
+                   if any(k in tokens for k in ks)]
+        assert len(holders) <= 1, "%r mixes organisations %r" % (m, holders)
+        for r in m.rcpts:
+            if holders:
+                eq(owner_of.get(r.lower()), holders[0],
+                   "%r to %s: its observations are another "
+                   "organisation's" % (m, r))
+    mail.stop()
 
 
 def jsonlib_dumps(v):
