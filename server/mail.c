@@ -1026,3 +1026,83 @@ mail_outcome(int cc, long code, const char *errbuf, int *bad_address,
 		snprintf(why, whylen, "%s", err);
 	return (OUTBOX_RETRY);
 }
+
+/*
+ * Send one short plain-text message (UTF-8, quoted-printable) to TO now,
+ * through the relay, waiting at most TIMEOUT_S seconds: for mail that is
+ * no item and has no outbox row (the web's sign-in links). 0 when the
+ * relay took it, else -1 and *cause.
+ */
+int
+mail_send_text(const char *to, const char *subject, const char *text,
+    int timeout_s, char **cause)
+{
+	struct render_buf	 b;
+	struct mail_msg		 m;
+	struct curl_slist	*rcpts = NULL;
+	CURL			*easy;
+	CURLcode		 cc;
+	char			 date[64], errbuf[CURL_ERROR_SIZE];
+	unsigned char		 rnd[12];
+	size_t			 k;
+	int			 rc = -1;
+
+	*cause = NULL;
+	if (!mail_enabled() || !mail_address_ok(to)) {
+		xasprintf(cause, "no relay, or an unusable address");
+		return (-1);
+	}
+	memset(&b, 0, sizeof b);
+	b.max = TOCSIN_RENDER_MAX;
+	mail_date(date, sizeof date);
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		fatalx("mail: RAND_bytes failed");
+	mail_header_addr(&b, "From", mail_relay.from_name,
+	    mail_relay.from_addr);
+	mail_header_addr(&b, "To", NULL, to);
+	mail_header(&b, "Subject", subject);
+	render_buf_str(&b, "Date: ");
+	render_buf_str(&b, date);
+	render_buf_str(&b, "\r\nMessage-ID: <msg_");
+	for (k = 0; k < sizeof rnd; k++) {
+		char	hx[3];
+
+		snprintf(hx, sizeof hx, "%02x", rnd[k]);
+		render_buf_str(&b, hx);
+	}
+	render_buf_str(&b, "@");
+	render_buf_str(&b, mail_relay.domain);
+	render_buf_str(&b, ">\r\nMIME-Version: 1.0\r\n"
+	    "Auto-Submitted: auto-generated\r\n"
+	    "X-Auto-Response-Suppress: All\r\n"
+	    "Content-Type: text/plain; charset=UTF-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	mail_qp(&b, text, strlen(text));
+	render_buf_str(&b, "\r\n");
+	if (b.over) {
+		xasprintf(cause, "the message is too large");
+		free(b.p);
+		return (-1);
+	}
+	memset(&m, 0, sizeof m);
+	m.rcpt = xstrdup(to);
+	m.data = b.p;
+	m.len = b.len;
+	errbuf[0] = '\0';
+	if ((easy = curl_easy_init()) == NULL) {
+		xasprintf(cause, "curl_easy_init failed");
+		goto out;
+	}
+	mail_curl_setup(easy, &m, errbuf, timeout_s, &rcpts);
+	if ((cc = curl_easy_perform(easy)) != CURLE_OK)
+		xasprintf(cause, "%s", errbuf[0] != '\0' ? errbuf :
+		    curl_easy_strerror(cc));
+	else
+		rc = 0;
+	curl_easy_cleanup(easy);
+	curl_slist_free_all(rcpts);
+out:
+	free(m.rcpt);
+	free(m.data);
+	return (rc);
+}

@@ -347,3 +347,67 @@ store_web_audience_count(PGconn *db, const struct audience *aud,
 	PQclear(res);
 	return (0);
 }
+
+/*
+ * A sign-in link for USER, good once within TTL seconds: 0 and *token
+ * (32 random bytes, base64url; the caller frees; only its SHA-256 is
+ * stored), or -1. The user's spent and stale links are swept.
+ */
+int
+store_web_link_create(PGconn *db, int64_t user, int ttl, char **token)
+{
+	unsigned char	 hash[32];
+	char		 hex[2 + 64 + 1], users[24], ttls[16];
+	const char	*params[3];
+
+	snprintf(users, sizeof users, "%" PRId64, user);
+	snprintf(ttls, sizeof ttls, "%d", ttl);
+	params[0] = users;
+	if (db_exec_ok(db, "DELETE FROM web_signin_links WHERE user_id = $1 "
+	    "AND (used_at IS NOT NULL OR expires_at < now())", 1, params) != 0)
+		return (-1);
+	*token = store_web_random(32);
+	token_hash(*token, hash);
+	store_web_hex(hash, hex);
+	params[0] = hex;
+	params[1] = users;
+	params[2] = ttls;
+	if (db_exec_ok(db, "INSERT INTO web_signin_links (hash, user_id, "
+	    "expires_at) VALUES ($1, $2, now() + make_interval(secs => "
+	    "$3::int))", 3, params) != 0) {
+		free(*token);
+		*token = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Spend a sign-in link: 0 and its user (still active), -1 unknown,
+ * spent or expired, -2 database.
+ */
+int
+store_web_link_use(PGconn *db, const char *token, int64_t *user)
+{
+	unsigned char	 hash[32];
+	char		 hex[2 + 64 + 1];
+	const char	*params[1];
+	PGresult	*res;
+
+	token_hash(token, hash);
+	store_web_hex(hash, hex);
+	params[0] = hex;
+	res = db_exec(db, "UPDATE web_signin_links l SET used_at = now() "
+	    "FROM users u WHERE l.hash = $1 AND l.used_at IS NULL AND "
+	    "l.expires_at > now() AND u.id = l.user_id AND u.active "
+	    "RETURNING l.user_id", 1, params);
+	if (res == NULL)
+		return (-2);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return (-1);
+	}
+	*user = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return (0);
+}

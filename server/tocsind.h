@@ -1047,6 +1047,9 @@ int	 store_web_ticket_create(PGconn *, const struct web_session *, int,
 	    char **);
 int	 store_web_ticket_use(PGconn *, const unsigned char[32],
 	    struct principal *);
+/* E-mailed sign-in links (schema/007_signin_links.sql). */
+int	 store_web_link_create(PGconn *, int64_t, int, char **);
+int	 store_web_link_use(PGconn *, const char *, int64_t *);
 int	 store_web_audience_count(PGconn *, const struct audience *,
 	    int64_t *, int64_t *);
 
@@ -1169,6 +1172,9 @@ void	 mail_curl_setup(void *, struct mail_msg *, char *, int,
 /* Outcome of a finished transfer (curl code, SMTP code, curl's error). */
 enum outbox_outcome mail_outcome(int, long, const char *, int *, char *,
 	    size_t);
+/* Send one plain-text message now (subject, text), within a timeout. */
+int	 mail_send_text(const char *, const char *, const char *, int,
+	    char **);
 
 /* store_email.c: e-mail planning, recipients, digests, reports, unsubscribe. */
 /* A recipient as it is now: a user, or an organisation's contact. */

@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "tocsind.h"
 
@@ -38,6 +39,9 @@
 static void	web_static_cb(struct req *);
 static void	web_signin_form_cb(struct req *);
 static void	web_signin_cb(struct req *);
+static void	web_link_request_cb(struct req *);
+static void	web_link_form_cb(struct req *);
+static void	web_link_confirm_cb(struct req *);
 static void	web_signout_cb(struct req *);
 static void	web_language_cb(struct req *);
 static void	web_ticket_cb(struct req *);
@@ -48,6 +52,9 @@ const struct route web_routes[] = {
 	{ "GET", "/static/*", web_static_cb, HTTP_ROUTE_NO_DB },
 	{ "GET", "/signin", web_signin_form_cb, 0 },
 	{ "POST", "/signin", web_signin_cb, 0 },
+	{ "POST", "/signin/link", web_link_request_cb, 0 },
+	{ "GET", "/signin/link", web_link_form_cb, 0 },
+	{ "POST", "/signin/link/confirm", web_link_confirm_cb, 0 },
 	{ "POST", "/signout", web_signout_cb, 0 },
 	{ "POST", "/language", web_language_cb, 0 },
 	{ "POST", "/web/stream-ticket", web_ticket_cb, 0 },
@@ -758,7 +765,8 @@ web_signin_page(struct web *w, unsigned status, const char *next,
 	if (error_key != NULL)
 		json_object_set_new(ctx, "error", json_string(web_text(w,
 		    error_key)));
-	/* XXX: the e-mailed one-time link comes with the e-mail issue. */
+	if (mail_enabled())
+		json_object_set_new(ctx, "link", json_true());
 	web_page(w, status, "signin.html", "signin_title", ctx);
 }
 
@@ -783,6 +791,43 @@ web_signin_form_cb(struct req *r)
 	web_end(&w);
 }
 
+/*
+ * Within the caller's open transaction: P's session and its audit entry
+ * (sign-in VIA "web" or "link"), committed together or neither; then the
+ * cookie and the redirect to NEXT, or a 503 page. P is taken.
+ */
+static void
+web_signin_commit(struct web *w, struct principal *p, const char *via,
+    const char *next)
+{
+	struct req	*r = w->r;
+	char		*id = NULL, *csrf = NULL;
+
+	if (store_web_session_create(r->db, p->user_id, TOCSIN_WEB_SESSION_S,
+	    &id, &csrf) != 0 ||
+	    audit_record_id(r->db, p->user_id, "auth.sign_in", "user",
+	    p->user_id, json_pack("{s:s}", "via", via)) != 0 ||
+	    db_commit(r->db) != 0) {
+		db_rollback(r->db);
+		free(id);
+		free(csrf);
+		principal_clear(p);
+		web_message_page(w, 503, "unavailable_title",
+		    "unavailable_text");
+		return;
+	}
+	log_info("web: user %lld signed in (%s)", (long long)p->user_id, via);
+	web_set_cookie(w, WEB_COOKIE_SESSION, id, TOCSIN_WEB_SESSION_S);
+	/* The page's principal from now on, for where it goes next. */
+	principal_clear(r->who);
+	*r->who = *p;
+	memset(p, 0, sizeof *p);
+	w->signed_in = 1;
+	web_redirect(w, web_local_path(next, web_home(w)));
+	free(id);
+	free(csrf);
+}
+
 /* POST /signin: an API token for a session cookie. */
 static void
 web_signin_cb(struct req *r)
@@ -790,7 +835,6 @@ web_signin_cb(struct req *r)
 	struct web		 w;
 	struct principal	 p;
 	const char		*token, *next;
-	char			*id = NULL, *csrf = NULL;
 	int			 rc;
 
 	web_begin(r, &w);
@@ -811,30 +855,158 @@ web_signin_cb(struct req *r)
 		goto out;
 	}
 	/* The session and its audit entry commit together, or neither. */
-	if (db_begin(r->db) != 0 ||
-	    store_web_session_create(r->db, p.user_id, TOCSIN_WEB_SESSION_S,
-	    &id, &csrf) != 0 ||
-	    audit_record_id(r->db, p.user_id, "auth.sign_in", "user",
-	    p.user_id, json_pack("{s:s}", "via", "web")) != 0 ||
-	    db_commit(r->db) != 0) {
-		db_rollback(r->db);
-		free(id);
-		free(csrf);
-		id = csrf = NULL;
+	if (db_begin(r->db) != 0) {
 		principal_clear(&p);
 		web_message_page(&w, 503, "unavailable_title",
 		    "unavailable_text");
 		goto out;
 	}
-	log_info("web: user %lld signed in", (long long)p.user_id);
-	web_set_cookie(&w, WEB_COOKIE_SESSION, id, TOCSIN_WEB_SESSION_S);
-	/* The page's principal from now on, for where it goes next. */
-	principal_clear(r->who);
-	*r->who = p;
-	w.signed_in = 1;
-	web_redirect(&w, web_local_path(next, web_home(&w)));
-	free(id);
-	free(csrf);
+	web_signin_commit(&w, &p, "web", next);
+out:
+	web_end(&w);
+}
+
+/* A sign-in link lasts this long, and its mail may take this long. */
+#define WEB_LINK_TTL_S		(15 * 60)
+#define WEB_LINK_SMTP_S		10
+#define WEB_LINK_TOKEN_MAX	64
+
+/* Mail a sign-in link to user USER at ADDR, in the page's language. */
+static void
+web_link_send(struct web *w, int64_t user, const char *addr)
+{
+	const struct config	*cfg = http_config();
+	char			*token = NULL, *text, *cause = NULL;
+
+	if (store_web_link_create(w->r->db, user, WEB_LINK_TTL_S,
+	    &token) != 0) {
+		log_error("web: user %lld: no sign-in link (database)",
+		    (long long)user);
+		return;
+	}
+	xasprintf(&text, "%s\n\n%s/signin/link?t=%s\n\n%s\n",
+	    web_text(w, "signin_mail_text"), cfg->public_url, token,
+	    web_text(w, "signin_mail_ignore"));
+	if (mail_send_text(addr, web_text(w, "signin_mail_subject"), text,
+	    WEB_LINK_SMTP_S, &cause) != 0) {
+		log_warn("web: user %lld: sign-in link not sent: %s",
+		    (long long)user, cause);
+		free(cause);
+	} else
+		log_info("web: user %lld: sign-in link sent", (long long)user);
+	OPENSSL_cleanse(token, strlen(token));
+	OPENSSL_cleanse(text, strlen(text));
+	free(token);
+	free(text);
+}
+
+/*
+ * POST /signin/link: mail a one-time sign-in link to the active user(s)
+ * with this address. The answer is the same whether or not the address
+ * is known, so the form tells no one which addresses exist.
+ */
+static void
+web_link_request_cb(struct req *r)
+{
+	struct web	 w;
+	PGresult	*res;
+	const char	*addr, *params[1];
+	int		 i;
+
+	web_begin(r, &w);
+	if (web_form(&w) != 0)
+		goto out;
+	addr = web_form_get(&w, "email");
+	if (mail_enabled() && addr != NULL && mail_address_ok(addr)) {
+		params[0] = addr;
+		res = db_exec(r->db, "SELECT u.id, u.email FROM users u "
+		    "LEFT JOIN organisations o ON o.id = u.organisation_id "
+		    "WHERE u.active AND u.email IS NOT NULL AND "
+		    "lower(u.email) = lower($1) AND (o.id IS NULL OR o.active) "
+		    "ORDER BY u.id LIMIT 8", 1, params);
+		for (i = 0; res != NULL && i < PQntuples(res); i++)
+			web_link_send(&w, strtoll(PQgetvalue(res, i, 0), NULL,
+			    10), PQgetvalue(res, i, 1));
+		if (res != NULL)
+			PQclear(res);
+		else
+			log_error("web: sign-in link: the users could not be "
+			    "read");
+	}
+	web_message_page(&w, 200, "signin_link_sent_title",
+	    "signin_link_sent_text");
+out:
+	web_end(&w);
+}
+
+/*
+ * GET /signin/link?t=TOKEN: a page whose button spends the link (POST),
+ * so that mail scanners fetching the link do not consume it.
+ */
+static void
+web_link_form_cb(struct req *r)
+{
+	struct web	 w;
+	const char	*t = http_query(r, "t");
+
+	web_begin(r, &w);
+	if (t == NULL || *t == '\0' || strlen(t) > WEB_LINK_TOKEN_MAX)
+		web_message_page(&w, 403, "signin_link_bad_title",
+		    "signin_link_bad_text");
+	else
+		web_page(&w, 200, "signin_link.html", "signin_link_title",
+		    json_pack("{s:s}", "link_token", t));
+	web_end(&w);
+}
+
+/* POST /signin/link/confirm: spend the link for a session cookie. */
+static void
+web_link_confirm_cb(struct req *r)
+{
+	struct web		 w;
+	struct principal	 p;
+	const char		*t;
+	int64_t			 user = 0;
+	int			 rc;
+
+	web_begin(r, &w);
+	if (web_form(&w) != 0)
+		goto out;
+	t = web_form_get(&w, "t");
+	memset(&p, 0, sizeof p);
+	if (t == NULL || *t == '\0' || strlen(t) > WEB_LINK_TOKEN_MAX) {
+		web_message_page(&w, 403, "signin_link_bad_title",
+		    "signin_link_bad_text");
+		goto out;
+	}
+	/* Spending the link, the session and its audit entry: one commit. */
+	if (db_begin(r->db) != 0) {
+		web_message_page(&w, 503, "unavailable_title",
+		    "unavailable_text");
+		goto out;
+	}
+	rc = store_web_link_use(r->db, t, &user);
+	if (rc == 0) {
+		rc = auth_principal_by_user(r->db, user, &p);
+		if (rc == 0 && p.org_id != 0 && !p.org_active) {
+			principal_clear(&p);
+			rc = -1;
+		}
+	}
+	if (rc != 0) {
+		db_rollback(r->db);
+		if (rc == -2)
+			web_message_page(&w, 503, "unavailable_title",
+			    "unavailable_text");
+		else {
+			log_info("web: sign-in link refused (unknown, used or "
+			    "expired)");
+			web_message_page(&w, 403, "signin_link_bad_title",
+			    "signin_link_bad_text");
+		}
+		goto out;
+	}
+	web_signin_commit(&w, &p, "link", NULL);
 out:
 	web_end(&w);
 }

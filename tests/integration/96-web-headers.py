@@ -498,5 +498,89 @@ def preview_audience_counts():
                      w["member"]["token"], json={"tlp": "CLEAR"}), 403)
 
 
+@test
+def sign_in_by_emailed_link():
+    """The e-mailed one-time link (issue 7, item 2): the same answer for
+    any address, a mail for a known one, GET shows a confirm page and only
+    its POST spends the link, once; forged links are refused."""
+    from mail_sink import MailSink, email_daemon, email_user, text_of
+    sink = MailSink()
+    try:
+        d = email_daemon("web_signin_link", sink, smime=False)
+        org = d.make_org(sectors=["energy"])
+        u = email_user(d, org["id"], subscribe=False,
+                       email="link.member@org.test")
+        b = Browser(d)
+        st, r, html = b.get("/signin")
+        eq(st, 200, "GET /signin")
+        assert 'action="/signin/link"' in html, "no e-mail link form"
+        assert 'name="email"' in html, "no email field"
+        # Without the CSRF token: refused, no mail.
+        st, r, html = b.request("POST", "/signin/link",
+                                body={"email": u["email"]})
+        eq(st, 403, "link request without CSRF")
+        st, r, known = b.post_form("/signin/link", {"email": u["email"]},
+                                   "/signin")
+        eq(st, 200, "link request")
+        check_html_headers(st, r, known, "link requested")
+        m = sink.wait_to(u["email"])[0]
+        eq(str(m.msg["Subject"]), "Your sign-in link", "subject")
+        text = text_of(m.msg)
+        found = re.search(r"(https?://[^/\s]+)(/signin/link\?t=([A-Za-z0-9_-]+))",
+                          text)
+        assert found, "no link in the mail: %r" % text
+        path, token = found.group(2), found.group(3)
+        assert len(token) >= 43, "token too short: %r" % token
+        # Only the hash is kept.
+        eq(d.db.scalar("SELECT count(*) FROM web_signin_links WHERE hash = "
+                       "sha256(convert_to('%s', 'UTF8')) AND user_id = %d "
+                       "AND used_at IS NULL AND expires_at <= now() + "
+                       "interval '15 minutes'" % (token, u["id"])), "1",
+           "link row by hash")
+        # An unknown address: the same page, no mail.
+        n = sink.count()
+        st, r, unknown = b.post_form("/signin/link",
+                                     {"email": "nobody@org.test"}, "/signin")
+        eq(st, 200, "unknown address")
+        strip = lambda h: re.sub(r'name="csrf" value="[^"]*"', "", h)
+        eq(strip(unknown), strip(known), "the page tells addresses apart")
+        time.sleep(1)
+        eq(sink.count(), n, "mail for an unknown address")
+        # GET does not spend the link (mail scanners prefetch it).
+        for _ in range(2):
+            st, r, html = b.get(path)
+            eq(st, 200, "confirm page")
+            check_html_headers(st, r, html, "link confirm page")
+        assert 'action="/signin/link/confirm"' in html, "no confirm form"
+        assert "tocsin_session" not in b.cookies, "signed in by a GET"
+        st, r, html = b.request("POST", "/signin/link/confirm",
+                                body={"csrf": b.csrf(html), "t": token})
+        eq(st, 303, "confirm")
+        eq(r.getheader("Location"), "/live", "where a member starts")
+        assert "tocsin_session" in b.cookies, "no session cookie"
+        st, r, html = b.get("/live")
+        eq(st, 200, "signed in by the link")
+        eq(d.db.scalar("SELECT count(*) FROM audit WHERE action = "
+                       "'auth.sign_in' AND actor_user_id = %d AND "
+                       "details->>'via' = 'link'" % u["id"]), "1",
+           "link sign-in audited")
+        # Once only.
+        b2 = Browser(d)
+        st, r, html = b2.get(path)
+        st, r, html = b2.request("POST", "/signin/link/confirm",
+                                 body={"csrf": b2.csrf(html), "t": token})
+        eq(st, 403, "the same link again")
+        assert "tocsin_session" not in b2.cookies
+        # Forged.
+        b3 = Browser(d)
+        st, r, html = b3.get("/signin/link?t=" + "A" * 43)
+        st, r, html = b3.request("POST", "/signin/link/confirm",
+                                 body={"csrf": b3.csrf(html), "t": "A" * 43})
+        eq(st, 403, "a forged link")
+        assert "tocsin_session" not in b3.cookies
+    finally:
+        sink.stop()
+
+
 if __name__ == "__main__":
     main()
