@@ -188,6 +188,18 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 	return (NULL);
 }
 
+/* Run a statement whose one parameter is the id ID; NULL as db_exec. */
+PGresult *
+db_exec_id(PGconn *conn, const char *sql, int64_t id)
+{
+	char		 buf[24];
+	const char	*params[1];
+
+	snprintf(buf, sizeof buf, "%lld", (long long)id);
+	params[0] = buf;
+	return (db_exec(conn, sql, 1, params));
+}
+
 /* Run a statement whose result is not needed; 0 on success. */
 int
 db_exec_ok(PGconn *conn, const char *sql, int n, const char *const *params)

@@ -122,19 +122,15 @@ int
 store_organisations_get(PGconn *db, int64_t id, int lock,
     struct organisation *o)
 {
-	char		 idbuf[24];
-	const char	*params[1];
 	PGresult	*res;
 	int		 rc;
 
 	memset(o, 0, sizeof *o);
-	snprintf(idbuf, sizeof idbuf, "%" PRId64, id);
-	params[0] = idbuf;
-	res = db_exec(db, lock ?
+	res = db_exec_id(db, lock ?
 	    "SELECT " STORE_ORGANISATIONS_COLUMNS " FROM organisations "
 	    "WHERE id = $1 FOR UPDATE" :
 	    "SELECT " STORE_ORGANISATIONS_COLUMNS " FROM organisations "
-	    "WHERE id = $1", 1, params);
+	    "WHERE id = $1", id);
 	if (res == NULL)
 		return (-1);
 	if (PQntuples(res) != 1)

@@ -88,19 +88,15 @@ store_users_insert(PGconn *db, struct user *u)
 int
 store_users_get(PGconn *db, int64_t id, int lock, struct user *u)
 {
-	char		 idbuf[24];
-	const char	*params[1];
 	PGresult	*res;
 	int		 rc;
 
 	memset(u, 0, sizeof *u);
-	snprintf(idbuf, sizeof idbuf, "%" PRId64, id);
-	params[0] = idbuf;
-	res = db_exec(db, lock ?
+	res = db_exec_id(db, lock ?
 	    "SELECT " STORE_USERS_COLUMNS " FROM users "
 	    "WHERE id = $1 AND active FOR UPDATE" :
 	    "SELECT " STORE_USERS_COLUMNS " FROM users "
-	    "WHERE id = $1 AND active", 1, params);
+	    "WHERE id = $1 AND active", id);
 	if (res == NULL)
 		return (-1);
 	if (PQntuples(res) != 1)
