@@ -140,6 +140,9 @@ tocsind_setup() {
 			echo "templates: \"$top/templates\""
 			echo "log:"
 			echo "  level: warn"
+			# TOCSIND_CONFIG_EXTRA: more top-level YAML.
+			[ -z "${TOCSIND_CONFIG_EXTRA:-}" ] ||
+			    printf '%s\n' "$TOCSIND_CONFIG_EXTRA"
 			if [ "$limits" = yes ]; then
 				echo "limits:"
 				echo "  rate_per_token: 0"

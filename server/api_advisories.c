@@ -66,29 +66,55 @@ api_advisories_reply(struct req *r, unsigned status, struct advisory_row *row,
 	http_reply_json(r, status, v);
 }
 
+/*
+ * Publish: plan the deliveries (reads only, on this thread's connection),
+ * then hand the advisory to publish.c, which stores it with the others
+ * published at the same moment and returns once it has committed.
+ */
 static void
 api_advisories_create(struct req *r)
 {
 	struct audience		 aud;
 	struct advisory_row	 row;
+	struct publish_item	 item;
+	const char		*client;
 	json_t			*doc;
-	int64_t			 event_id;
+	int			 rc;
 
 	if (!http_require_roles(r, ROLEBIT(ROLE_PUBLISHER)))
 		return;
 	if ((doc = api_advisories_document(r, &aud)) == NULL)
 		return;
-	if (store_advisories_create(r->db, http_config()->advisory_id_prefix,
-	    r->who->user_id, doc, &aud, http_config()->advisory_id_prefix,
-	    &row, &event_id) != 0)
-		http_problem(r, db_conn_broken(r->db) ? 503 : 500, NULL,
+	memset(&item, 0, sizeof item);
+	item.publisher = r->who->user_id;
+	item.doc = doc;
+	item.aud = &aud;
+	item.scope = json_pack("[o]", advisory_scope_element(doc));
+	if ((client = audit_client_addr()) != NULL)
+		snprintf(item.client, sizeof item.client, "%s", client);
+	if (store_outbox_plan_compute(r->db, "advisory", item.scope,
+	    &item.plan) != 0)
+		rc = db_conn_broken(r->db) ? -2 : -1;
+	else
+		rc = publish_advisory(r->db, &item);
+	if (rc != 0)
+		http_problem(r, rc == -2 ? 503 : 500, NULL,
 		    "the advisory could not be stored");
 	else {
 		log_info("advisory %s published by user %lld (event %lld)",
-		    row.id, (long long)r->who->user_id, (long long)event_id);
-		api_advisories_reply(r, 201, &row, event_id);
-		store_advisories_row_free(&row);
+		    item.id, (long long)r->who->user_id,
+		    (long long)item.event_id);
+		/* What GET would show: revision 1, just published. */
+		memset(&row, 0, sizeof row);
+		row.id = item.id;
+		row.status = (char *)"published";
+		row.revision = row.shown = 1;
+		row.published_at = row.updated_at = item.published_at;
+		row.doc = doc;
+		api_advisories_reply(r, 201, &row, item.event_id);
 	}
+	publish_item_clear(&item);
+	json_decref(item.scope);
 	json_decref(doc);
 	audience_clear(&aud);
 }

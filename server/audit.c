@@ -38,6 +38,13 @@ audit_set_client(const char *addr)
 		snprintf(audit_client, sizeof audit_client, "%s", addr);
 }
 
+/* The address of the request this thread serves, or NULL. */
+const char *
+audit_client_addr(void)
+{
+	return (audit_client[0] != '\0' ? audit_client : NULL);
+}
+
 /*
  * Write an entry: ACTOR (0: the system) did ACTION ("advisory.publish")
  * to OBJECT_TYPE OBJECT_ID (may be NULL), with DETAILS (stolen; NULL: {}).

@@ -254,57 +254,111 @@ store_advisories_audit(PGconn *db, const char *action, int64_t actor,
 	return (audit_record(db, actor, action, "advisory", row->id, d));
 }
 
+/* The audience of an item as the arrays tocsin_publish_advisories takes. */
+static void
+store_advisories_audience_json(json_t *it, const struct audience *aud)
+{
+	json_t	*orgs, *sectors, *kinds, *users;
+	size_t	 i;
+	int	 k;
+
+	orgs = json_array();
+	for (i = 0; i < aud->n_orgs; i++)
+		json_array_append_new(orgs, json_integer(aud->orgs[i]));
+	sectors = json_array();
+	for (i = 0; i < aud->n_sectors; i++)
+		json_array_append_new(sectors, json_string(aud->sectors[i]));
+	kinds = json_array();
+	for (k = 0; k < KIND__COUNT; k++) {
+		if (aud->kinds & (1u << k))
+			json_array_append_new(kinds,
+			    json_string(kind_name((enum org_kind)k)));
+	}
+	users = json_array();
+	for (i = 0; i < aud->n_users; i++)
+		json_array_append_new(users, json_integer(aud->users[i]));
+	json_object_set_new(it, "aud_orgs", orgs);
+	json_object_set_new(it, "aud_sectors", sectors);
+	json_object_set_new(it, "aud_kinds", kinds);
+	json_object_set_new(it, "aud_users", users);
+}
+
 /*
- * Publish: take the next number of the year for PREFIX (the counter row
- * stays locked until commit, so numbers are unique and a rollback gives its
- * number back), store revision 1, write the event. 0 or -1.
+ * Publish the N advisories of V in one transaction: each gets the next
+ * gap-free number of the year for PREFIX (in V's order), its revision 1,
+ * its event (PUBLISHER names the publisher in it), its audit entry and
+ * the deliveries planned beforehand (schema/008_publish.sql). All or
+ * nothing: 0 and the results in V, or -1 (rolled back).
  */
 int
-store_advisories_create(PGconn *db, const char *prefix, int64_t publisher,
-    json_t *doc, const struct audience *aud, const char *publisher_name,
-    struct advisory_row *row, int64_t *event_id)
+store_advisories_publish(PGconn *db, const char *prefix,
+    const char *publisher, struct publish_item **v, size_t n)
 {
 	PGresult	*res;
-	const char	*params[2];
-	char		*id = NULL, num[24], pub[24];
+	json_t		*items, *it;
+	const char	*params[3];
+	char		*items_s;
+	size_t		 i;
+	int		 rows, k;
 
-	if (db_begin(db) != 0)
+	items = json_array();
+	for (i = 0; i < n; i++) {
+		it = json_pack("{s:I, s:O, s:O}", "publisher_id",
+		    (json_int_t)v[i]->publisher, "doc", v[i]->doc, "scope",
+		    v[i]->scope);
+		store_advisories_audience_json(it, v[i]->aud);
+		json_object_set_new(it, "client", v[i]->client[0] != '\0' ?
+		    json_string(v[i]->client) : json_null());
+		json_array_append_new(items, it);
+	}
+	items_s = json_dumps(items, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(items);
+	if (db_begin(db) != 0) {
+		free(items_s);
 		return (-1);
+	}
 	params[0] = prefix;
-	res = db_exec(db, "INSERT INTO id_counters (prefix, year, last) "
-	    "VALUES ($1, extract(year FROM now() AT TIME ZONE 'UTC')::int, 1) "
-	    "ON CONFLICT (prefix, year) DO UPDATE "
-	    "SET last = id_counters.last + 1 RETURNING year, last", 1, params);
+	params[1] = publisher;
+	params[2] = items_s;
+	res = db_exec(db, "SELECT ord, id, num, event_id, published_at "
+	    "FROM tocsin_publish_advisories($1, $2, $3::jsonb)", 3, params);
+	free(items_s);
 	if (res == NULL)
 		goto fail;
-	xasprintf(&id, "%s-%s-%04d", prefix, PQgetvalue(res, 0, 0),
-	    atoi(PQgetvalue(res, 0, 1)));
-	PQclear(res);
-
-	snprintf(pub, sizeof pub, "%lld", (long long)publisher);
-	params[0] = id;
-	params[1] = pub;
-	res = db_exec(db, "INSERT INTO advisories (id, publisher_id) "
-	    "VALUES ($1, $2) RETURNING num", 2, params);
-	if (res == NULL)
-		goto fail;
-	snprintf(num, sizeof num, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (store_advisories_insert_revision(db, num, 1, doc, aud,
-	    publisher) != 0 || store_advisories_get(db, id, 0, row) != 0)
-		goto fail;
-	*event_id = store_advisories_event(db, "advisory.published", row,
-	    publisher_name);
-	if (*event_id < 0 || store_advisories_audit(db, "advisory.publish",
-	    publisher, row, NULL, *event_id) != 0 || db_commit(db) != 0) {
-		store_advisories_row_free(row);
+	rows = PQntuples(res);
+	if ((size_t)rows != n) {
+		PQclear(res);
 		goto fail;
 	}
-	free(id);
+	for (k = 0; k < rows; k++) {
+		i = (size_t)atoi(PQgetvalue(res, k, 0));
+		if (i >= n || v[i]->id != NULL) {
+			PQclear(res);
+			goto fail;
+		}
+		v[i]->id = xstrdup(PQgetvalue(res, k, 1));
+		v[i]->num = strtoll(PQgetvalue(res, k, 2), NULL, 10);
+		v[i]->event_id = strtoll(PQgetvalue(res, k, 3), NULL, 10);
+		v[i]->published_at = xstrdup(PQgetvalue(res, k, 4));
+	}
+	PQclear(res);
+	/* The deliveries commit with their event, or neither does. */
+	for (i = 0; i < n; i++) {
+		if (store_outbox_plan_write(db, v[i]->event_id,
+		    &v[i]->plan) < 0)
+			goto fail;
+		metrics_event("advisory.published");
+	}
+	if (db_commit(db) != 0)
+		goto fail;
 	return (0);
 fail:
 	db_rollback(db);
-	free(id);
+	for (i = 0; i < n; i++) {
+		free(v[i]->id);
+		free(v[i]->published_at);
+		v[i]->id = v[i]->published_at = NULL;
+	}
 	return (-1);
 }
 

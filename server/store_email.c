@@ -2,7 +2,8 @@
  * store_email.c: the SQL of e-mail, beside the outbox it shares with
  * webhooks (store_outbox.c, schema/002_outbox.sql, 005_email.sql).
  *
- * - Planning (in the publishing transaction, called by store_outbox_plan):
+ * - Planning (store_outbox_plan_compute, before or in the publishing
+ *   transaction; the digest list is written with the event):
  *   users whose e-mail subscriptions match, or whom the item targets
  *   (their organisation is in its audience and they take e-mail; TLP:RED:
  *   they are named), and the security contact of each organisation the
@@ -355,43 +356,40 @@ store_email_plan_contacts(PGconn *db, const struct outbox_scope *s,
 }
 
 /*
- * The e-mail planner, inside the publishing transaction of EVENT_ID:
- * add the immediate recipients to PLAN and put the digest ones in
- * email_digest (due at their next digest time by mail_now()). Nothing
- * without a relay (smtp.url). 0 or -1.
+ * The e-mail planner: add the immediate recipients of scope S to PLAN and
+ * the digest ones to PLAN's digest list (due at their next digest time by
+ * mail_now()). It only reads, so it may run before the publishing
+ * transaction; store_email_write_digests() stores the digest list with the
+ * event. Nothing without a relay (smtp.url). 0 or -1.
  */
 int
-store_email_plan(PGconn *db, int64_t event_id, const struct outbox_scope *s,
+store_email_plan(PGconn *db, const struct outbox_scope *s,
     struct outbox_plan *plan)
 {
 	struct store_email_user	*users = NULL;
 	struct store_email_addr	*taken = NULL;
 	struct outbox_recipient	 r;
 	struct store_email_user	*u;
-	const char		*params[4];
-	int64_t			*dig_users = NULL;
-	double			*dig_due = NULL, now;
-	size_t			 nusers = 0, ntaken = 0, ndig = 0, i, k;
-	char			 ev[24], nowb[32], *du, *dd;
+	size_t			 nusers = 0, ntaken = 0, i;
 	int			 immediate, rc = -1;
 
 	if (!mail_enabled() || s->n == 0)
 		return (0);
 	if (store_email_users(db, s, &users, &nusers) != 0)
 		return (-1);
-	now = mail_now();
+	plan->dig_planned = mail_now();
 	for (i = 0; i < nusers; i++) {
 		u = &users[i];
 		if (!store_email_user_wants(s, u, &immediate))
 			continue;
 		if (!immediate) {
-			dig_users = xrealloc(dig_users, (ndig + 1) *
-			    sizeof *dig_users);
-			dig_due = xrealloc(dig_due, (ndig + 1) *
-			    sizeof *dig_due);
-			dig_users[ndig] = u->id;
-			dig_due[ndig++] = mail_next_time(now,
-			    store_email_user_minute(u));
+			plan->dig_users = xrealloc(plan->dig_users,
+			    (plan->ndig + 1) * sizeof *plan->dig_users);
+			plan->dig_due = xrealloc(plan->dig_due,
+			    (plan->ndig + 1) * sizeof *plan->dig_due);
+			plan->dig_users[plan->ndig] = u->id;
+			plan->dig_due[plan->ndig++] = mail_next_time(
+			    plan->dig_planned, store_email_user_minute(u));
 			continue;
 		}
 		memset(&r, 0, sizeof r);
@@ -409,44 +407,51 @@ store_email_plan(PGconn *db, int64_t event_id, const struct outbox_scope *s,
 	}
 	if (ntaken > 1)
 		qsort(taken, ntaken, sizeof *taken, store_email_addr_cmp);
-	if (store_email_plan_contacts(db, s, taken, ntaken, plan) != 0)
-		goto out;
-	if (ndig > 0) {
-		du = pg_int_array(dig_users, ndig);
-		dd = xmalloc(ndig * 24 + 3);
-		k = 0;
-		dd[k++] = '{';
-		for (i = 0; i < ndig; i++)
-			k += (size_t)snprintf(dd + k, 24, "%s%.0f",
-			    i > 0 ? "," : "", dig_due[i]);
-		dd[k++] = '}';
-		dd[k] = '\0';
-		snprintf(ev, sizeof ev, "%" PRId64, event_id);
-		snprintf(nowb, sizeof nowb, "%.3f", now);
-		params[0] = du;
-		params[1] = ev;
-		params[2] = nowb;
-		params[3] = dd;
-		rc = db_exec_ok(db, "INSERT INTO email_digest (user_id, "
-		    "event_id, planned_at, due_at) SELECT t.u, $2, "
-		    "to_timestamp($3::float8), to_timestamp(t.d) FROM "
-		    "unnest($1::bigint[], $4::float8[]) AS t(u, d) "
-		    "ON CONFLICT DO NOTHING", 4, params);
-		free(du);
-		free(dd);
-		if (rc != 0)
-			goto out;
-		log_debug("outbox: event %" PRId64 ": %zu users get it in "
-		    "their digest", event_id, ndig);
-	}
-	rc = 0;
-out:
+	/* The addresses in TAKEN point into USERS: plan contacts first. */
+	rc = store_email_plan_contacts(db, s, taken, ntaken, plan);
 	for (i = 0; i < nusers; i++)
 		store_email_user_clear(&users[i]);
 	free(users);
 	free(taken);
-	free(dig_users);
-	free(dig_due);
+	return (rc);
+}
+
+/* Store PLAN's digest list for EVENT_ID, in its transaction; 0 or -1. */
+int
+store_email_write_digests(PGconn *db, int64_t event_id,
+    const struct outbox_plan *plan)
+{
+	const char	*params[4];
+	char		 ev[24], nowb[32], *du, *dd;
+	size_t		 i, k;
+	int		 rc;
+
+	if (plan->ndig == 0)
+		return (0);
+	du = pg_int_array(plan->dig_users, plan->ndig);
+	dd = xmalloc(plan->ndig * 24 + 3);
+	k = 0;
+	dd[k++] = '{';
+	for (i = 0; i < plan->ndig; i++)
+		k += (size_t)snprintf(dd + k, 24, "%s%.0f", i > 0 ? "," : "",
+		    plan->dig_due[i]);
+	dd[k++] = '}';
+	dd[k] = '\0';
+	snprintf(ev, sizeof ev, "%" PRId64, event_id);
+	snprintf(nowb, sizeof nowb, "%.3f", plan->dig_planned);
+	params[0] = du;
+	params[1] = ev;
+	params[2] = nowb;
+	params[3] = dd;
+	rc = db_exec_ok(db, "INSERT INTO email_digest (user_id, event_id, "
+	    "planned_at, due_at) SELECT t.u, $2, to_timestamp($3::float8), "
+	    "to_timestamp(t.d) FROM unnest($1::bigint[], $4::float8[]) "
+	    "AS t(u, d) ON CONFLICT DO NOTHING", 4, params);
+	free(du);
+	free(dd);
+	if (rc == 0)
+		log_debug("outbox: event %" PRId64 ": %zu users get it in "
+		    "their digest", event_id, plan->ndig);
 	return (rc);
 }
 

@@ -477,40 +477,73 @@ store_outbox_write(PGconn *db, int64_t event_id, json_t *payload,
 }
 
 /*
- * Plan the deliveries of event EVENT_ID (of ITEM_KIND, with SCOPE) inside
- * the caller's transaction: one row per recipient of each channel. The
- * number of rows, or -1 (the caller rolls back: no event without its
- * deliveries).
+ * The recipients of an item with SCOPE on every channel, into PLAN (which
+ * the caller clears with store_outbox_plan_clear). It only reads, so a
+ * publish plans before its transaction and writes the rows in it with
+ * store_outbox_plan_write. 0, or -1 (database error).
+ */
+int
+store_outbox_plan_compute(PGconn *db, const char *item_kind, json_t *scope,
+    struct outbox_plan *plan)
+{
+	struct outbox_scope	 s;
+	int			 rc;
+
+	memset(plan, 0, sizeof *plan);
+	if (store_outbox_scope_parse(scope, &s) != 0) {
+		log_warn("outbox: an item (%s) has no scope array", item_kind);
+		return (0);
+	}
+	rc = store_outbox_plan_webhooks(db, &s, plan) != 0 ||
+	    store_email_plan(db, &s, plan) != 0 ? -1 : 0;
+	store_outbox_scope_clear(&s);
+	return (rc);
+}
+
+/*
+ * Write PLAN for event EVENT_ID inside the caller's transaction: one row
+ * per recipient, the digest list, a NOTIFY to the workers. The number of
+ * rows, or -1 (the caller rolls back: no event without its deliveries).
+ */
+int
+store_outbox_plan_write(PGconn *db, int64_t event_id,
+    const struct outbox_plan *plan)
+{
+	if (store_email_write_digests(db, event_id, plan) != 0)
+		return (-1);
+	if (plan->n == 0)
+		return (0);
+	if (store_outbox_write(db, event_id, NULL, plan, NULL) != 0)
+		return (-1);
+	log_debug("outbox: event %" PRId64 ": %zu deliveries planned",
+	    event_id, plan->n);
+	return ((int)plan->n);
+}
+
+/* Free what a plan holds. */
+void
+store_outbox_plan_clear(struct outbox_plan *plan)
+{
+	free(plan->v);
+	free(plan->dig_users);
+	free(plan->dig_due);
+	memset(plan, 0, sizeof *plan);
+}
+
+/*
+ * Plan and write the deliveries of event EVENT_ID (of ITEM_KIND, with
+ * SCOPE) inside the caller's transaction. The number of rows, or -1.
  */
 int
 store_outbox_plan(PGconn *db, int64_t event_id, const char *item_kind,
     json_t *scope)
 {
-	struct outbox_scope	 s;
-	struct outbox_plan	 plan;
-	int			 rc = -1;
+	struct outbox_plan	plan;
+	int			rc = -1;
 
-	memset(&plan, 0, sizeof plan);
-	if (store_outbox_scope_parse(scope, &s) != 0) {
-		log_warn("outbox: event %" PRId64 " (%s) has no scope array",
-		    event_id, item_kind);
-		return (0);
-	}
-	if (store_outbox_plan_webhooks(db, &s, &plan) != 0 ||
-	    store_email_plan(db, event_id, &s, &plan) != 0)
-		goto out;
-	if (plan.n == 0) {
-		rc = 0;
-		goto out;
-	}
-	if (store_outbox_write(db, event_id, NULL, &plan, NULL) != 0)
-		goto out;
-	log_debug("outbox: event %" PRId64 ": %zu deliveries planned",
-	    event_id, plan.n);
-	rc = (int)plan.n;
-out:
-	free(plan.v);
-	store_outbox_scope_clear(&s);
+	if (store_outbox_plan_compute(db, item_kind, scope, &plan) == 0)
+		rc = store_outbox_plan_write(db, event_id, &plan);
+	store_outbox_plan_clear(&plan);
 	return (rc);
 }
 

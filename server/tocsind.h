@@ -435,9 +435,6 @@ struct advisory_query {
 void	 store_advisories_row_free(struct advisory_row *);
 json_t	*store_advisories_json(const struct advisory_row *, int,
 	    const char *);
-int	 store_advisories_create(PGconn *, const char *, int64_t, json_t *,
-	    const struct audience *, const char *, struct advisory_row *,
-	    int64_t *);
 /* Load one advisory (revision 0: latest): 0, -1 not found, -2 db error. */
 int	 store_advisories_get(PGconn *, const char *, int,
 	    struct advisory_row *);
@@ -682,6 +679,10 @@ struct outbox_plan {
 	struct outbox_recipient	*v;
 	size_t			 n;
 	size_t			 cap;
+	int64_t			*dig_users;	/* e-mail digests instead */
+	double			*dig_due;	/* epoch seconds */
+	size_t			 ndig;
+	double			 dig_planned;
 };
 void	 store_outbox_plan_add(struct outbox_plan *,
 	    const struct outbox_recipient *);
@@ -689,6 +690,34 @@ void	 store_outbox_plan_add(struct outbox_plan *,
 char	*store_outbox_named_only(const struct outbox_scope *);
 /* In the publishing transaction: one delivery per recipient; count or -1. */
 int	 store_outbox_plan(PGconn *, int64_t, const char *, json_t *);
+int	 store_outbox_plan_compute(PGconn *, const char *, json_t *,
+	    struct outbox_plan *);
+int	 store_outbox_plan_write(PGconn *, int64_t, const struct outbox_plan *);
+void	 store_outbox_plan_clear(struct outbox_plan *);
+
+/* One advisory to publish, with its results (publish.c). */
+struct publish_item {
+	int64_t			 publisher;	/* user id */
+	json_t			*doc;		/* normalised, with audience */
+	const struct audience	*aud;
+	json_t			*scope;		/* the event's */
+	struct outbox_plan	 plan;		/* planned before, written in */
+	char			 client[64];	/* audit: client address */
+	int			 rc;		/* 0, -1 failed, -2 db away */
+	char			*id;		/* PREFIX-YYYY-NNNN */
+	int64_t			 num;
+	int64_t			 event_id;
+	char			*published_at;
+	struct publish_item	*next;		/* publish.c's queue */
+	int			 state;
+};
+int	 store_advisories_publish(PGconn *, const char *, const char *,
+	    struct publish_item **, size_t);
+
+/* publish.c: publishing in groups, one transaction per group. */
+int	 publish_advisory(PGconn *, struct publish_item *);
+void	 publish_item_clear(struct publish_item *);
+
 int	 store_outbox_enqueue_test(PGconn *, const struct outbox_recipient *,
 	    json_t *, int64_t *);
 /* A claimed delivery: the row and what it carries. */
@@ -1203,8 +1232,10 @@ struct email_item {
 	json_t			*data;
 	struct outbox_scope	 scope;
 };
-int	 store_email_plan(PGconn *, int64_t, const struct outbox_scope *,
+int	 store_email_plan(PGconn *, const struct outbox_scope *,
 	    struct outbox_plan *);
+int	 store_email_write_digests(PGconn *, int64_t,
+	    const struct outbox_plan *);
 int	 store_email_recipients(PGconn *, const struct outbox_claim *, size_t,
 	    struct email_rcpt **, size_t *);
 const struct email_rcpt *store_email_rcpt_find(const struct email_rcpt *,
@@ -1313,6 +1344,7 @@ struct audit_query {
 };
 /* This thread's request's client address (NULL: none), for entries. */
 void	 audit_set_client(const char *);
+const char *audit_client_addr(void);
 /*
  * ACTOR (user id; 0: the system) did ACTION to OBJECT_TYPE OBJECT_ID,
  * with DETAILS (stolen; NULL: {}; ids only, never e-mail addresses or

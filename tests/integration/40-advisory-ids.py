@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 """40-advisory-ids: identifiers PREFIX-YYYY-NNNN under concurrency: 8
 clients x 100 publishes give 800 unique, gap-free numbers 0001..0800, and
-refused publishes in between take no number."""
+refused publishes in between take no number. Publishes that arrive
+together are written in one transaction (server/publish.c): the answer is
+what GET shows, and an advisory that the database refuses inside such a
+group fails alone and gives its number back."""
 
 import datetime
+import json
 import threading
 
 from harness import *
@@ -74,6 +78,78 @@ def concurrent_publishes_get_gap_free_ids():
        "listed identifiers")
     # Four digits, zero-padded, below 10000.
     assert "IDT-%d-0001" % year in {b["id"] for b in created}
+    # The answer to the publish is the advisory as GET shows it, and the
+    # event carries the same, without the audience.
+    for b in created[::97]:
+        got = d.api("GET", "/v1/advisories/" + b["id"], tokens[0])
+        eq(got.status, 200, "GET %s" % b["id"])
+        want = dict(b)
+        del want["event_id"]
+        eq(got.body, want, "publish answer vs GET of %s" % b["id"])
+        data = json.loads(d.db.scalar(
+            "SELECT data FROM events WHERE item_id = '%s'" % b["id"]))
+        del want["audience"]
+        eq(data, want, "event data of %s" % b["id"])
+    eq(int(d.db.scalar("SELECT count(*) FROM audit WHERE action = "
+                       "'advisory.publish'")), CLIENTS * EACH,
+       "audit entries of the publishes")
+
+
+@test
+def a_refused_advisory_in_a_group_fails_alone():
+    d = Daemon(new_database("idgroup"), advisory_id_prefix="GRP")
+    token = d.principal("publisher")["token"]
+    year = datetime.datetime.now(datetime.timezone.utc).year
+    # The database refuses one title: a stand-in for any failure of one
+    # advisory inside a group (validation has passed; the insert fails).
+    d.db.sql("CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql "
+             "AS $$ BEGIN IF NEW.title = 'poison' THEN RAISE EXCEPTION "
+             "'poisoned'; END IF; RETURN NEW; END $$; "
+             "CREATE TRIGGER poison BEFORE INSERT ON advisory_revisions "
+             "FOR EACH ROW EXECUTE FUNCTION poison()")
+    good, bad, errors = [], [], []
+
+    def burst(k):
+        start = threading.Barrier(CLIENTS)
+
+        def one(i):
+            try:
+                start.wait(30)
+                title = "poison" if i == k % CLIENTS else "burst %d/%d" % (k, i)
+                r = d.api("POST", "/v1/advisories", token,
+                          json=advisory(title=title))
+                (bad if title == "poison" else good).append(r)
+            except Exception as e:
+                errors.append(repr(e))
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(CLIENTS)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    # Bursts until a group holding the refused one has been written (the
+    # daemon says so), at most 50.
+    grouped = "failed; each on its own"
+    for k in range(50):
+        burst(k)
+        if grouped in d.stderr():
+            break
+    assert not errors, "; ".join(errors)
+    assert grouped in d.stderr(), \
+        "no burst made a group holding the refused advisory"
+    eq({r.status for r in bad}, {500}, "statuses of the refused publishes")
+    for r in bad:
+        problem_ok(r, 500)
+    eq({r.status for r in good}, {201}, "statuses of the others")
+    nums = sorted(int(r.body["id"].rsplit("-", 1)[1]) for r in good)
+    eq(nums, list(range(1, len(good) + 1)), "numbers: gap-free")
+    assert all(r.body["id"].startswith("GRP-%d-" % year) for r in good)
+    eq(int(d.db.scalar("SELECT count(*) FROM advisories")), len(good),
+       "advisories stored")
+    eq(int(d.db.scalar("SELECT count(*) FROM events")), len(good),
+       "events written")
+    eq(int(d.db.scalar("SELECT count(*) FROM advisory_revisions "
+                       "WHERE title = 'poison'")), 0, "refused one stored")
 
 
 if __name__ == "__main__":
