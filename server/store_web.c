@@ -351,14 +351,19 @@ store_web_audience_count(PGconn *db, const struct audience *aud,
 /*
  * A sign-in link for USER, good once within TTL seconds: 0 and *token
  * (32 random bytes, base64url; the caller frees; only its SHA-256 is
- * stored), or -1. The user's spent and stale links are swept.
+ * stored), 1 when the user already got one in the last EVERY seconds
+ * (nothing made: a mailbox is not to be flooded), or -1. The user's spent
+ * and stale links are swept.
  */
 int
-store_web_link_create(PGconn *db, int64_t user, int ttl, char **token)
+store_web_link_create(PGconn *db, int64_t user, int ttl, int every,
+    char **token)
 {
 	unsigned char	 hash[32];
-	char		 hex[2 + 64 + 1], users[24], ttls[16];
-	const char	*params[3];
+	char		 hex[2 + 64 + 1], users[24], ttls[16], everys[16];
+	const char	*params[4];
+	PGresult	*res;
+	int		 made;
 
 	snprintf(users, sizeof users, "%" PRId64, user);
 	snprintf(ttls, sizeof ttls, "%d", ttl);
@@ -369,15 +374,23 @@ store_web_link_create(PGconn *db, int64_t user, int ttl, char **token)
 	*token = store_web_random(32);
 	token_hash(*token, hash);
 	store_web_hex(hash, hex);
+	snprintf(everys, sizeof everys, "%d", every);
 	params[0] = hex;
 	params[1] = users;
 	params[2] = ttls;
-	if (db_exec_ok(db, "INSERT INTO web_signin_links (hash, user_id, "
-	    "expires_at) VALUES ($1, $2, now() + make_interval(secs => "
-	    "$3::int))", 3, params) != 0) {
+	params[3] = everys;
+	res = db_exec(db, "INSERT INTO web_signin_links (hash, user_id, "
+	    "expires_at) SELECT $1, $2, now() + make_interval(secs => $3::int) "
+	    "WHERE NOT EXISTS (SELECT 1 FROM web_signin_links WHERE "
+	    "user_id = $2 AND created_at > now() - make_interval(secs => "
+	    "$4::int)) RETURNING 1", 4, params);
+	made = res != NULL ? PQntuples(res) : -1;
+	if (res != NULL)
+		PQclear(res);
+	if (made != 1) {
 		free(*token);
 		*token = NULL;
-		return (-1);
+		return (made == 0 ? 1 : -1);
 	}
 	return (0);
 }

@@ -1078,7 +1078,7 @@ int	 store_web_ticket_create(PGconn *, const struct web_session *, int,
 int	 store_web_ticket_use(PGconn *, const unsigned char[32],
 	    struct principal *);
 /* E-mailed sign-in links (schema/007_signin_links.sql). */
-int	 store_web_link_create(PGconn *, int64_t, int, char **);
+int	 store_web_link_create(PGconn *, int64_t, int, int, char **);
 int	 store_web_link_use(PGconn *, const char *, int64_t *);
 int	 store_web_audience_count(PGconn *, const struct audience *,
 	    int64_t *, int64_t *);

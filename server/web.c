@@ -21,6 +21,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -866,38 +867,88 @@ out:
 	web_end(&w);
 }
 
-/* A sign-in link lasts this long, and its mail may take this long. */
+/* A sign-in link lasts this long, its mail may take this long, and a
+ * user gets at most one in this many seconds. */
 #define WEB_LINK_TTL_S		(15 * 60)
 #define WEB_LINK_SMTP_S		10
+#define WEB_LINK_EVERY_S	60
 #define WEB_LINK_TOKEN_MAX	64
+
+/* A sign-in mail on its way, owned by the thread that sends it. */
+struct web_link_mail {
+	int64_t	 user;
+	char	*addr;
+	char	*subject;
+	char	*text;
+};
+
+/*
+ * Send one sign-in mail, off the request's thread: the answer to
+ * POST /signin/link must not take longer for a known address (the relay's
+ * round trip) than for an unknown one.
+ */
+static void *
+web_link_mail_main(void *arg)
+{
+	struct web_link_mail	*m = arg;
+	char			*cause = NULL;
+
+	if (mail_send_text(m->addr, m->subject, m->text, WEB_LINK_SMTP_S,
+	    &cause) != 0) {
+		log_warn("web: user %lld: sign-in link not sent: %s",
+		    (long long)m->user, cause);
+		free(cause);
+	} else
+		log_info("web: user %lld: sign-in link sent",
+		    (long long)m->user);
+	OPENSSL_cleanse(m->text, strlen(m->text));
+	free(m->text);
+	free(m->subject);
+	free(m->addr);
+	free(m);
+	return (NULL);
+}
 
 /* Mail a sign-in link to user USER at ADDR, in the page's language. */
 static void
 web_link_send(struct web *w, int64_t user, const char *addr)
 {
 	const struct config	*cfg = http_config();
-	char			*token = NULL, *text, *cause = NULL;
+	struct web_link_mail	*m;
+	pthread_attr_t		 attr;
+	pthread_t		 t;
+	char			*token = NULL;
+	int			 rc;
 
-	if (store_web_link_create(w->r->db, user, WEB_LINK_TTL_S,
-	    &token) != 0) {
+	rc = store_web_link_create(w->r->db, user, WEB_LINK_TTL_S,
+	    WEB_LINK_EVERY_S, &token);
+	if (rc == 1) {
+		log_info("web: user %lld: sign-in link refused: one was made "
+		    "less than %d s ago", (long long)user, WEB_LINK_EVERY_S);
+		return;
+	}
+	if (rc != 0) {
 		log_error("web: user %lld: no sign-in link (database)",
 		    (long long)user);
 		return;
 	}
-	xasprintf(&text, "%s\n\n%s/signin/link?t=%s\n\n%s\n",
+	m = xcalloc(1, sizeof *m);
+	m->user = user;
+	m->addr = xstrdup(addr);
+	m->subject = xstrdup(web_text(w, "signin_mail_subject"));
+	xasprintf(&m->text, "%s\n\n%s/signin/link?t=%s\n\n%s\n",
 	    web_text(w, "signin_mail_text"), cfg->public_url, token,
 	    web_text(w, "signin_mail_ignore"));
-	if (mail_send_text(addr, web_text(w, "signin_mail_subject"), text,
-	    WEB_LINK_SMTP_S, &cause) != 0) {
-		log_warn("web: user %lld: sign-in link not sent: %s",
-		    (long long)user, cause);
-		free(cause);
-	} else
-		log_info("web: user %lld: sign-in link sent", (long long)user);
 	OPENSSL_cleanse(token, strlen(token));
-	OPENSSL_cleanse(text, strlen(text));
 	free(token);
-	free(text);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, web_link_mail_main, m) != 0) {
+		log_warn("web: user %lld: sign-in link sent in the request",
+		    (long long)user);
+		web_link_mail_main(m);
+	}
+	pthread_attr_destroy(&attr);
 }
 
 /*

@@ -501,8 +501,9 @@ def preview_audience_counts():
 @test
 def sign_in_by_emailed_link():
     """The e-mailed one-time link (issue 7, item 2): the same answer for
-    any address, a mail for a known one, GET shows a confirm page and only
-    its POST spends the link, once; forged links are refused."""
+    any address, a mail for a known one (at most one link a minute), GET
+    shows a confirm page and only its POST spends the link, once; forged
+    links are refused."""
     from mail_sink import MailSink, email_daemon, email_user, text_of
     sink = MailSink()
     try:
@@ -537,6 +538,16 @@ def sign_in_by_emailed_link():
                        "AND used_at IS NULL AND expires_at <= now() + "
                        "interval '15 minutes'" % (token, u["id"])), "1",
            "link row by hash")
+        # Asked again within the minute: the same page, but no new link
+        # (and so no mail): a mailbox is not to be flooded.
+        st, r, again = b.post_form("/signin/link", {"email": u["email"]},
+                                   "/signin")
+        eq(st, 200, "link asked again")
+        eq(d.db.scalar("SELECT count(*) FROM web_signin_links WHERE "
+                       "user_id = %d" % u["id"]), "1",
+           "links after asking twice within a minute")
+        wait_until(lambda: "sign-in link refused: one was made" in
+                   d.stderr(), 10, "the refused link logged")
         # An unknown address: the same page, no mail.
         n = sink.count()
         st, r, unknown = b.post_form("/signin/link",
