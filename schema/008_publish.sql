@@ -5,10 +5,10 @@
 -- id_counters row and the event-ordering lock (store_events.c). One
 -- transaction per advisory therefore serialises publishing on commit
 -- latency. tocsind instead gathers the publishes that arrive together and
--- writes them in one transaction with this function: one round trip and
--- one commit for the group, each advisory still all-or-nothing with its
--- revision, event, audit entry and (written by the caller in the same
--- transaction) its deliveries.
+-- writes them with one call of tocsin_publish_advisories, a statement of
+-- its own: one round trip and one commit for the group, each advisory
+-- still all-or-nothing with its revision, event, audit entry and
+-- deliveries.
 --
 -- p_items: a JSON array, one object per advisory, in the order numbers are
 -- to be given:
@@ -17,8 +17,48 @@
 --   scope		the event's scope (store_events.c)
 --   aud_orgs, aud_sectors, aud_kinds, aud_users	the audience, as arrays
 --   client		the client address for the audit entry, or null
+--   plan		its deliveries, or absent (tocsin_write_deliveries)
 -- Returns one row per item: its position, identifier, number, event id and
 -- publication time (RFC 3339, UTC, as the API shows it).
+
+-- The deliveries planned for event P_EVENT (store_outbox_plan_json in
+-- server/store_outbox.c), in the caller's transaction: P_PLAN is
+-- {"rows": [{channel, organisation_id, webhook_id, user_id, to_contact,
+-- priority, msg_id}], "digest_planned": epoch, "digest_users": [ids],
+-- "digest_due": [epochs]}: one delivery row per recipient (and a NOTIFY
+-- for the workers), one email_digest entry per user who takes it in a
+-- digest. Returns the number of delivery rows.
+CREATE FUNCTION tocsin_write_deliveries(p_event bigint, p_plan jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	n	integer := 0;
+BEGIN
+	IF jsonb_array_length(coalesce(p_plan -> 'rows', '[]')) > 0 THEN
+		INSERT INTO deliveries (event_id, channel, organisation_id,
+		    webhook_id, user_id, to_contact, priority, msg_id)
+		SELECT p_event, d.channel, d.organisation_id, d.webhook_id,
+		    d.user_id, d.to_contact, d.priority, d.msg_id
+		FROM jsonb_to_recordset(p_plan -> 'rows') AS d(channel text,
+		    organisation_id bigint, webhook_id bigint, user_id bigint,
+		    to_contact boolean, priority smallint, msg_id text);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		PERFORM pg_notify('tocsin_outbox', '');
+	END IF;
+	IF jsonb_array_length(coalesce(p_plan -> 'digest_users', '[]')) > 0 THEN
+		INSERT INTO email_digest (user_id, event_id, planned_at, due_at)
+		SELECT u.v::bigint, p_event,
+		    to_timestamp((p_plan ->> 'digest_planned')::float8),
+		    to_timestamp(d.v::float8)
+		FROM jsonb_array_elements_text(p_plan -> 'digest_users')
+		    WITH ORDINALITY AS u(v, k)
+		JOIN jsonb_array_elements_text(p_plan -> 'digest_due')
+		    WITH ORDINALITY AS d(v, k) USING (k)
+		ON CONFLICT DO NOTHING;
+	END IF;
+	RETURN n;
+END;
+$$;
 
 CREATE FUNCTION tocsin_publish_advisories(p_prefix text, p_publisher text,
     p_items jsonb)
@@ -99,6 +139,10 @@ BEGIN
 		    'advisory', v_id, jsonb_build_object('revision', 1,
 		    'tlp', doc ->> 'tlp', 'event_id', v_ev),
 		    (it ->> 'client')::inet);
+
+		IF it ? 'plan' THEN
+			PERFORM tocsin_write_deliveries(v_ev, it -> 'plan');
+		END IF;
 
 		ord := i;
 		id := v_id;

@@ -12,9 +12,9 @@
  * by themselves, and a lone publish is a group of one with no waiting.
  *
  * Each advisory is all-or-nothing with its revision, event, audit entry
- * and deliveries. A group that fails is retried one advisory at a time, so
- * an advisory that cannot be stored fails alone. Nothing is answered
- * before its transaction has committed.
+ * and deliveries. A group that the database refuses (nothing written) is
+ * retried one advisory at a time, so an advisory that cannot be stored
+ * fails alone. Nothing is answered before its transaction has committed.
  */
 #include "config.h"
 
@@ -46,7 +46,7 @@ publish_group(PGconn *db, struct publish_item **v, size_t n)
 	    cfg->advisory_id_prefix, v, n);
 	log_debug("publish: a group of %zu %s", n, rc == 0 ? "committed" :
 	    "failed");
-	if (rc != 0 && n > 1 && !db_conn_broken(db)) {
+	if (rc == -1 && n > 1 && !db_conn_broken(db)) {
 		/* One of them may be what failed: each on its own. */
 		log_warn("publish: a group of %zu failed; each on its own", n);
 		for (i = 0; i < n; i++)

@@ -284,22 +284,23 @@ store_advisories_audience_json(json_t *it, const struct audience *aud)
 }
 
 /*
- * Publish the N advisories of V in one transaction: each gets the next
- * gap-free number of the year for PREFIX (in V's order), its revision 1,
- * its event (PUBLISHER names the publisher in it), its audit entry and
- * the deliveries planned beforehand (schema/008_publish.sql). All or
- * nothing: 0 and the results in V, or -1 (rolled back).
+ * Publish the N advisories of V with one statement, which is its own
+ * transaction: each gets the next gap-free number of the year for PREFIX
+ * (in V's order), its revision 1, its event (PUBLISHER names the
+ * publisher in it), its audit entry and the deliveries planned beforehand
+ * (schema/008_publish.sql). All or nothing: 0 and the results in V, -1
+ * (nothing written), or -2 (written, but the answer cannot be read).
  */
 int
 store_advisories_publish(PGconn *db, const char *prefix,
     const char *publisher, struct publish_item **v, size_t n)
 {
 	PGresult	*res;
-	json_t		*items, *it;
+	json_t		*items, *it, *plan;
 	const char	*params[3];
 	char		*items_s;
 	size_t		 i;
-	int		 rows, k;
+	int		 rows, k, rc = -1;
 
 	items = json_array();
 	for (i = 0; i < n; i++) {
@@ -309,14 +310,12 @@ store_advisories_publish(PGconn *db, const char *prefix,
 		store_advisories_audience_json(it, v[i]->aud);
 		json_object_set_new(it, "client", v[i]->client[0] != '\0' ?
 		    json_string(v[i]->client) : json_null());
+		if ((plan = store_outbox_plan_json(&v[i]->plan)) != NULL)
+			json_object_set_new(it, "plan", plan);
 		json_array_append_new(items, it);
 	}
 	items_s = json_dumps(items, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(items);
-	if (db_begin(db) != 0) {
-		free(items_s);
-		return (-1);
-	}
 	params[0] = prefix;
 	params[1] = publisher;
 	params[2] = items_s;
@@ -324,42 +323,36 @@ store_advisories_publish(PGconn *db, const char *prefix,
 	    "FROM tocsin_publish_advisories($1, $2, $3::jsonb)", 3, params);
 	free(items_s);
 	if (res == NULL)
-		goto fail;
+		goto out;
 	rows = PQntuples(res);
-	if ((size_t)rows != n) {
-		PQclear(res);
-		goto fail;
-	}
-	for (k = 0; k < rows; k++) {
+	for (k = 0; k < rows && (size_t)rows == n; k++) {
 		i = (size_t)atoi(PQgetvalue(res, k, 0));
-		if (i >= n || v[i]->id != NULL) {
-			PQclear(res);
-			goto fail;
-		}
+		if (i >= n || v[i]->id != NULL)
+			break;
 		v[i]->id = xstrdup(PQgetvalue(res, k, 1));
 		v[i]->num = strtoll(PQgetvalue(res, k, 2), NULL, 10);
 		v[i]->event_id = strtoll(PQgetvalue(res, k, 3), NULL, 10);
 		v[i]->published_at = xstrdup(PQgetvalue(res, k, 4));
-	}
-	PQclear(res);
-	/* The deliveries commit with their event, or neither does. */
-	for (i = 0; i < n; i++) {
-		if (store_outbox_plan_write(db, v[i]->event_id,
-		    &v[i]->plan) < 0)
-			goto fail;
 		metrics_event("advisory.published");
 	}
-	if (db_commit(db) != 0)
-		goto fail;
-	return (0);
-fail:
-	db_rollback(db);
-	for (i = 0; i < n; i++) {
-		free(v[i]->id);
-		free(v[i]->published_at);
-		v[i]->id = v[i]->published_at = NULL;
+	PQclear(res);
+	if (k == rows && (size_t)rows == n)
+		rc = 0;
+	else {	/* committed, but not as asked: not to be tried again */
+		log_error("publish: the database answered %d rows for %zu "
+		    "advisories", rows, n);
+		rc = -2;
 	}
-	return (-1);
+out:
+	metrics_tx_end(rc == 0);
+	if (rc != 0) {
+		for (i = 0; i < n; i++) {
+			free(v[i]->id);
+			free(v[i]->published_at);
+			v[i]->id = v[i]->published_at = NULL;
+		}
+	}
+	return (rc);
 }
 
 /* Lock advisory ID for a change: 0 and NUM/status/revision, or -1/-2. */

@@ -359,7 +359,7 @@ store_email_plan_contacts(PGconn *db, const struct outbox_scope *s,
  * The e-mail planner: add the immediate recipients of scope S to PLAN and
  * the digest ones to PLAN's digest list (due at their next digest time by
  * mail_now()). It only reads, so it may run before the publishing
- * transaction; store_email_write_digests() stores the digest list with the
+ * transaction; store_outbox_plan_write() stores the digest list with the
  * event. Nothing without a relay (smtp.url). 0 or -1.
  */
 int
@@ -413,45 +413,6 @@ store_email_plan(PGconn *db, const struct outbox_scope *s,
 		store_email_user_clear(&users[i]);
 	free(users);
 	free(taken);
-	return (rc);
-}
-
-/* Store PLAN's digest list for EVENT_ID, in its transaction; 0 or -1. */
-int
-store_email_write_digests(PGconn *db, int64_t event_id,
-    const struct outbox_plan *plan)
-{
-	const char	*params[4];
-	char		 ev[24], nowb[32], *du, *dd;
-	size_t		 i, k;
-	int		 rc;
-
-	if (plan->ndig == 0)
-		return (0);
-	du = pg_int_array(plan->dig_users, plan->ndig);
-	dd = xmalloc(plan->ndig * 24 + 3);
-	k = 0;
-	dd[k++] = '{';
-	for (i = 0; i < plan->ndig; i++)
-		k += (size_t)snprintf(dd + k, 24, "%s%.0f", i > 0 ? "," : "",
-		    plan->dig_due[i]);
-	dd[k++] = '}';
-	dd[k] = '\0';
-	snprintf(ev, sizeof ev, "%" PRId64, event_id);
-	snprintf(nowb, sizeof nowb, "%.3f", plan->dig_planned);
-	params[0] = du;
-	params[1] = ev;
-	params[2] = nowb;
-	params[3] = dd;
-	rc = db_exec_ok(db, "INSERT INTO email_digest (user_id, event_id, "
-	    "planned_at, due_at) SELECT t.u, $2, to_timestamp($3::float8), "
-	    "to_timestamp(t.d) FROM unnest($1::bigint[], $4::float8[]) "
-	    "AS t(u, d) ON CONFLICT DO NOTHING", 4, params);
-	free(du);
-	free(dd);
-	if (rc == 0)
-		log_debug("outbox: event %" PRId64 ": %zu users get it in "
-		    "their digest", event_id, plan->ndig);
 	return (rc);
 }
 

@@ -501,6 +501,45 @@ store_outbox_plan_compute(PGconn *db, const char *item_kind, json_t *scope,
 }
 
 /*
+ * PLAN as tocsin_write_deliveries (schema/008_publish.sql) takes it, each
+ * row with a new message id; NULL when there is nothing to write.
+ */
+json_t *
+store_outbox_plan_json(const struct outbox_plan *plan)
+{
+	char	 msg[4 + 2 * STORE_OUTBOX_MSGID_BYTES + 1];
+	json_t	*v, *rows, *users, *due;
+	size_t	 i;
+
+	if (plan->n == 0 && plan->ndig == 0)
+		return (NULL);
+	rows = json_array();
+	for (i = 0; i < plan->n; i++) {
+		const struct outbox_recipient *r = &plan->v[i];
+
+		store_outbox_msg_id(msg);
+		json_array_append_new(rows, json_pack("{s:s, s:o, s:o, s:o, "
+		    "s:b, s:i, s:s}", "channel", r->channel,
+		    "organisation_id", r->organisation_id != 0 ?
+		    json_integer(r->organisation_id) : json_null(),
+		    "webhook_id", r->webhook_id != 0 ?
+		    json_integer(r->webhook_id) : json_null(),
+		    "user_id", r->user_id != 0 ? json_integer(r->user_id) :
+		    json_null(), "to_contact", r->to_contact,
+		    "priority", r->priority, "msg_id", msg));
+	}
+	users = json_array();
+	due = json_array();
+	for (i = 0; i < plan->ndig; i++) {
+		json_array_append_new(users, json_integer(plan->dig_users[i]));
+		json_array_append_new(due, json_real(plan->dig_due[i]));
+	}
+	v = json_pack("{s:o, s:f, s:o, s:o}", "rows", rows, "digest_planned",
+	    plan->dig_planned, "digest_users", users, "digest_due", due);
+	return (v);
+}
+
+/*
  * Write PLAN for event EVENT_ID inside the caller's transaction: one row
  * per recipient, the digest list, a NOTIFY to the workers. The number of
  * rows, or -1 (the caller rolls back: no event without its deliveries).
@@ -509,15 +548,29 @@ int
 store_outbox_plan_write(PGconn *db, int64_t event_id,
     const struct outbox_plan *plan)
 {
-	if (store_email_write_digests(db, event_id, plan) != 0)
-		return (-1);
-	if (plan->n == 0)
+	PGresult	*res;
+	json_t		*v;
+	const char	*params[2];
+	char		 ev[24], *s;
+	int		 n;
+
+	if ((v = store_outbox_plan_json(plan)) == NULL)
 		return (0);
-	if (store_outbox_write(db, event_id, NULL, plan, NULL) != 0)
+	snprintf(ev, sizeof ev, "%" PRId64, event_id);
+	s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(v);
+	params[0] = ev;
+	params[1] = s;
+	res = db_exec(db, "SELECT tocsin_write_deliveries($1, $2::jsonb)", 2,
+	    params);
+	free(s);
+	if (res == NULL)
 		return (-1);
-	log_debug("outbox: event %" PRId64 ": %zu deliveries planned",
-	    event_id, plan->n);
-	return ((int)plan->n);
+	n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	log_debug("outbox: event %" PRId64 ": %d deliveries planned, %zu "
+	    "users get it in their digest", event_id, n, plan->ndig);
+	return (n);
 }
 
 /* Free what a plan holds. */

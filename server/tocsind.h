@@ -693,6 +693,7 @@ int	 store_outbox_plan(PGconn *, int64_t, const char *, json_t *);
 int	 store_outbox_plan_compute(PGconn *, const char *, json_t *,
 	    struct outbox_plan *);
 int	 store_outbox_plan_write(PGconn *, int64_t, const struct outbox_plan *);
+json_t	*store_outbox_plan_json(const struct outbox_plan *);
 void	 store_outbox_plan_clear(struct outbox_plan *);
 
 /* One advisory to publish, with its results (publish.c). */
@@ -1234,8 +1235,6 @@ struct email_item {
 };
 int	 store_email_plan(PGconn *, const struct outbox_scope *,
 	    struct outbox_plan *);
-int	 store_email_write_digests(PGconn *, int64_t,
-	    const struct outbox_plan *);
 int	 store_email_recipients(PGconn *, const struct outbox_claim *, size_t,
 	    struct email_rcpt **, size_t *);
 const struct email_rcpt *store_email_rcpt_find(const struct email_rcpt *,
