@@ -77,6 +77,8 @@ struct metrics_histogram {
 static struct {
 	atomic_uint_fast64_t	 http[METRICS_METHODS][METRICS_CLASSES];
 	atomic_int_fast64_t	 ws_connections;
+	atomic_uint_fast64_t	 ring_events;
+	atomic_uint_fast64_t	 ring_bytes;
 	atomic_uint_fast64_t	 events[METRICS_EVENT_TYPES];
 	atomic_uint_fast64_t	 deliveries[METRICS__CHANNELS]
 				    [METRICS__RESULTS];
@@ -126,6 +128,16 @@ void
 metrics_ws_connections(int delta)
 {
 	atomic_fetch_add_explicit(&metrics.ws_connections, delta,
+	    memory_order_relaxed);
+}
+
+/* The stream's ring of recent events now holds EVENTS taking BYTES. */
+void
+metrics_stream_ring(size_t events, size_t bytes)
+{
+	atomic_store_explicit(&metrics.ring_events, events,
+	    memory_order_relaxed);
+	atomic_store_explicit(&metrics.ring_bytes, bytes,
 	    memory_order_relaxed);
 }
 
@@ -317,6 +329,17 @@ metrics_text(PGconn *db)
 	fprintf(f, "tocsin_ws_connections %" PRIdFAST64 "\n",
 	    atomic_load_explicit(&metrics.ws_connections,
 	    memory_order_relaxed));
+
+	metrics_head(f, "tocsin_stream_ring_events", "gauge",
+	    "Recent events held in memory for resuming clients "
+	    "(stream.ring_events at most).");
+	fprintf(f, "tocsin_stream_ring_events %" PRIu64 "\n",
+	    metrics_get(&metrics.ring_events));
+	metrics_head(f, "tocsin_stream_ring_bytes", "gauge",
+	    "Memory those events hold, estimated: messages and parsed "
+	    "scopes.");
+	fprintf(f, "tocsin_stream_ring_bytes %" PRIu64 "\n",
+	    metrics_get(&metrics.ring_bytes));
 
 	metrics_head(f, "tocsin_events_total", "counter",
 	    "Events published (committed) by this instance, by type.");

@@ -61,6 +61,7 @@ struct stream_event {
 	int64_t			 created_us;	/* wall clock; 0: unknown */
 	unsigned		 refs;
 	size_t			 len;
+	size_t			 bytes;	/* memory held, estimated */
 	json_t			*scope_json;
 	struct stream_scope	*scope;
 	size_t			 n_scope;
@@ -149,6 +150,7 @@ static struct {
 	size_t			 ring_cap;
 	size_t			 ring_first;
 	size_t			 ring_len;
+	size_t			 ring_bytes;	/* its events' ev->bytes */
 	int64_t			 last;		/* last event id known */
 	int64_t			 floor;		/* the ring has all after it */
 	int			 head_known;
@@ -229,6 +231,80 @@ stream_scope_parse(int64_t id, size_t i, json_t *e, struct stream_scope *s)
 }
 
 /*
+ * The memory that a malloc() of N bytes takes with glibc: a chunk of N and
+ * its 8-byte header, rounded up to 16, at least 32. An estimate elsewhere.
+ */
+static size_t
+stream_chunk(size_t n)
+{
+	n = (n + 8 + 15) & ~(size_t)15;
+	return (n < 32 ? 32 : n);
+}
+
+/*
+ * The memory a parsed JSON value holds, estimated from jansson 2.x's
+ * layout: 16-byte value headers, an object's hash table (8 buckets of 16
+ * bytes, doubled as it fills) and one pair per key (56 bytes and the key),
+ * an array's table (8 pointers, doubled), a string's copy.
+ */
+static size_t
+stream_json_bytes(json_t *j)
+{
+	const char	*k;
+	json_t		*v;
+	size_t		 n, i, cap;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		for (cap = 8; cap < json_object_size(j); cap *= 2)
+			;
+		n = stream_chunk(72) + stream_chunk(cap * 16);
+		json_object_foreach(j, k, v)
+			n += stream_chunk(57 + strlen(k)) + stream_json_bytes(v);
+		return (n);
+	case JSON_ARRAY:
+		for (cap = 8; cap < json_array_size(j); cap *= 2)
+			;
+		n = stream_chunk(40) + stream_chunk(cap * sizeof(json_t *));
+		json_array_foreach(j, i, v)
+			n += stream_json_bytes(v);
+		return (n);
+	case JSON_STRING:
+		return (stream_chunk(32) +
+		    stream_chunk(json_string_length(j) + 1));
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return (stream_chunk(24));
+	default:
+		return (0);	/* true, false and null are shared */
+	}
+}
+
+/* The memory one scope element's own vectors hold (its strings borrow
+ * from the event's scope_json, but for the audience's sectors). */
+static size_t
+stream_scope_bytes(const struct stream_scope *s)
+{
+	size_t	n = 0, i;
+
+	if (s->aud.n_orgs != 0)
+		n += stream_chunk(s->aud.n_orgs * sizeof *s->aud.orgs);
+	if (s->aud.n_users != 0)
+		n += stream_chunk(s->aud.n_users * sizeof *s->aud.users);
+	if (s->aud.n_sectors != 0)
+		n += stream_chunk(s->aud.n_sectors * sizeof *s->aud.sectors);
+	for (i = 0; i < s->aud.n_sectors; i++)
+		n += stream_chunk(strlen(s->aud.sectors[i]) + 1);
+	if (s->item.n_sectors != 0)
+		n += stream_chunk(s->item.n_sectors * sizeof(char *));
+	if (s->item.n_cves != 0)
+		n += stream_chunk(s->item.n_cves * sizeof(char *));
+	if (s->item.n_products != 0)
+		n += stream_chunk(s->item.n_products * sizeof(char *));
+	return (n);
+}
+
+/*
  * An event from its row: the wire message {"type", "event_id", "tlp",
  * "data"} written once after LWS_PRE bytes of headroom (data is the jsonb
  * text as stored), and the parsed scope. Called by the streamdb thread.
@@ -277,6 +353,14 @@ stream_event_new(int64_t id, const char *type, const char *tlp,
 		ev->scope = xcalloc(ev->n_scope, sizeof *ev->scope);
 	json_array_foreach(js, i, e)
 		stream_scope_parse(id, i, e, &ev->scope[i]);
+
+	/* What the ring's gauge counts for it (tocsin_stream_ring_bytes). */
+	ev->bytes = stream_chunk(sizeof *ev + LWS_PRE + len + 1) +
+	    stream_json_bytes(js);
+	if (ev->n_scope != 0)
+		ev->bytes += stream_chunk(ev->n_scope * sizeof *ev->scope);
+	for (i = 0; i < ev->n_scope; i++)
+		ev->bytes += stream_scope_bytes(&ev->scope[i]);
 	return (ev);
 }
 
@@ -384,6 +468,7 @@ stream_ring_append(struct stream_event *ev)
 	if (st.ring_len == st.ring_cap) {
 		old = stream_ring_at(0);
 		st.floor = old->id;
+		st.ring_bytes -= old->bytes;
 		stream_event_unref(old);
 		st.ring_first = (st.ring_first + 1) % st.ring_cap;
 		st.ring_len--;
@@ -391,6 +476,8 @@ stream_ring_append(struct stream_event *ev)
 	stream_event_ref(ev);
 	st.ring[(st.ring_first + st.ring_len) % st.ring_cap] = ev;
 	st.ring_len++;
+	st.ring_bytes += ev->bytes;
+	metrics_stream_ring(st.ring_len, st.ring_bytes);
 }
 
 /* ---- Users. ---- */
@@ -1404,7 +1491,8 @@ stream_free_all(void)
 		stream_event_unref(stream_ring_at(i));
 	free(st.ring);
 	st.ring = NULL;
-	st.ring_len = st.ring_first = 0;
+	st.ring_len = st.ring_first = st.ring_bytes = 0;
+	metrics_stream_ring(0, 0);
 }
 
 static void *
@@ -1453,7 +1541,8 @@ stream_listen(const struct config *cfg)
 	atomic_store(&st.stopping, 0);
 	st.ring_cap = cfg->stream_ring_events;
 	st.ring = xcalloc(st.ring_cap, sizeof *st.ring);
-	st.ring_first = st.ring_len = 0;
+	st.ring_first = st.ring_len = st.ring_bytes = 0;
+	metrics_stream_ring(0, 0);
 	st.last = st.floor = 0;
 	TAILQ_INIT(&st.conns);
 	TAILQ_INIT(&st.reap);

@@ -1306,6 +1306,7 @@ enum metrics_result { METRICS_DELIVERED, METRICS_RETRY, METRICS_FAILED,
     METRICS_GONE, METRICS_CANCELLED, METRICS__RESULTS };
 void	 metrics_http_request(const char *, unsigned);
 void	 metrics_ws_connections(int);
+void	 metrics_stream_ring(size_t, size_t);
 /* An event written in this thread's transaction; counted if it commits. */
 void	 metrics_event(const char *);
 void	 metrics_tx_end(int);

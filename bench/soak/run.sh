@@ -22,9 +22,22 @@
 #
 # INTERVAL: seconds between publishes (default 1). TOCSIND_WRAPPER: a
 # command put before the daemon's (e.g. "heaptrack -o FILE").
-# RING_EVENTS sets stream.ring_events (default: tocsind's, 4096): the ring
-# of recent events grows until full, so a small one shows the steady state
-# within a short run.
+# RING_EVENTS sets stream.ring_events (default: tocsind's, 4096).
+#
+# RSS after warm-up. Two bounded caches in tocsind grow at the publishing
+# rate until full: the stream's ring of recent events (stream.ring_events;
+# its size is on /metrics, tocsin_stream_ring_events and _bytes, sampled
+# with RSS) and the delivery worker's cache of the last 256 events it
+# rendered (DELIVER_EVENT_CACHE in server/deliver.c). WARMUP (seconds)
+# defaults to the time that cache takes to fill, 256 publishes and 30 s,
+# at least 120 s, at most half the run: 290 s at one publish a second.
+# After it, the soak FAILS unless RSS minus the ring's bytes is flat:
+# grows by at most FLAT_PCT (default 1) % from the mean of the first
+# minute after warm-up to the mean of the last, and its least-squares
+# slope is at most FLAT_KB_PER_MIN (default 50) kB/min. With RING_EVENTS
+# below 256 the ring is full by then too, and RSS itself should be flat
+# (reported, not judged). The LeakSanitizer part is not judged on RSS
+# (ASan holds freed memory in quarantine).
 #
 # Results: $SOAK_WORK (default /tmp/tocsin-soak)/{soak,lsan}/summary.json,
 # rss.csv, tocsind.log. Exit 0 when both parts passed.
@@ -67,7 +80,8 @@ say "machine: $(cat "$WORK/machine"); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 build_tocsind
 pg_start "$WORK/pg" "$(free_port "$base")"
 
-# soak NAME BINARY SECONDS SUBSCRIBERS: one part, in $WORK/NAME.
+# soak NAME BINARY SECONDS SUBSCRIBERS FLAT_KB_PER_MIN: one part, in
+# $WORK/NAME (flatness not judged if the last is 0).
 soak() {
 	psql_ -d postgres -c "DROP DATABASE IF EXISTS soak_$1" >/dev/null &&
 	    psql_ -d postgres -c "CREATE DATABASE soak_$1" >/dev/null ||
@@ -81,12 +95,21 @@ soak() {
 	    --http-port "$http" --ws-port "$ws" --duration "$3" \
 	    --subscribers "$4" --webhooks "$WEBHOOKS" \
 	    --email-users "$EMAIL_USERS" --ring-events "${RING_EVENTS:-0}" \
-	    --interval "${INTERVAL:-1}" \
-	    --warmup "$(( $3 >= 600 ? 120 : $3 / 5 ))"
+	    --interval "${INTERVAL:-1}" --warmup "${WARMUP:-$(warmup "$3")}" \
+	    --flat-kb-per-min "$5" --flat-pct "${FLAT_PCT:-1}"
+}
+
+# warmup SECONDS: 256 publishes and 30 s, in [120, SECONDS / 2], rounded up
+# to the 10-s sampling period.
+warmup() {
+	awk -v d="$1" -v i="${INTERVAL:-1}" 'BEGIN {
+		w = 256 * i + 30; if (w < 120) w = 120; if (w > d / 2) w = d / 2
+		w = int((w + 9) / 10) * 10; print (w > d / 2 ? int(d / 2) : w) }'
 }
 
 status=0
-soak soak "$TOCSIND" "$DURATION" "$SUBSCRIBERS" || status=1
+soak soak "$TOCSIND" "$DURATION" "$SUBSCRIBERS" "${FLAT_KB_PER_MIN:-50}" ||
+    status=1
 
 if [ -z "${SKIP_LSAN:-}" ]; then
 	if [ -z "${TOCSIND_ASAN:-}" ]; then
@@ -110,7 +133,7 @@ if [ -z "${SKIP_LSAN:-}" ]; then
 		    die "ASan build failed; see $b/build.log"; }
 		TOCSIND_ASAN=$b/src/tocsind
 	fi
-	soak lsan "$TOCSIND_ASAN" "$LSAN_DURATION" "$LSAN_SUBSCRIBERS" ||
+	soak lsan "$TOCSIND_ASAN" "$LSAN_DURATION" "$LSAN_SUBSCRIBERS" 0 ||
 	    status=1
 fi
 say "results in $WORK; load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,18 +6,23 @@ python3-websockets and python3-aiosmtpd).
                 [--duration 600] [--subscribers 5000] [--procs 2]
                 [--users 100] [--webhooks 20] [--email-users 20]
                 [--sample 10] [--warmup 120] [--ring-events N]
-                [--interval 1.0]
+                [--interval 1.0] [--flat-kb-per-min 0] [--flat-pct 1]
         Starts tocsind (its stderr in DIR/tocsind.log), a webhook sink and
         an SMTP sink (aiosmtpd) on 127.0.0.1, creates the subscribers'
         members (each with a "ws" subscription, filter {}), organisations
         with a webhook and a "webhook:<id>" subscription, members with an
         "email" subscription; opens SUBSCRIBERS WebSocket connections
         spread over PROCS processes; publishes one TLP:CLEAR advisory a
-        second for DURATION seconds; samples tocsind's RSS every SAMPLE
+        second for DURATION seconds; samples tocsind's RSS (VmRSS,
+        RssAnon, RssFile), descriptors and, from /metrics, its ring of
+        recent events (tocsin_stream_ring_events, _bytes) every SAMPLE
         seconds; then waits for everything to arrive and stops tocsind
         with SIGTERM. Writes DIR/rss.csv and DIR/summary.json and prints
-        the summary. Exit 0 when nothing was lost, tocsind exited 0 and
-        its log holds no sanitizer report.
+        the summary. Exit 0 when nothing was lost, tocsind exited 0, its
+        log holds no sanitizer report and, with --flat-kb-per-min, RSS
+        minus the ring's bytes was flat after the warm-up: a least-squares
+        slope of at most that many kB/min and at most --flat-pct % more
+        in the last minute than in the first (means of the samples).
 
     soak.py sub --url WS_URL --tokens FILE --first K --n N --out FILE
         One subscriber process (used by run): N connections, tokens taken
@@ -57,7 +62,8 @@ class Rest:
         self.host, self.port = u.hostname, u.port
         self.local = threading.local()
 
-    def call(self, method, path, token=None, body=None, ok=(200, 201)):
+    def call(self, method, path, token=None, body=None, ok=(200, 201),
+             raw=False):
         for attempt in range(3):
             c = getattr(self.local, "c", None)
             if c is None:
@@ -73,7 +79,7 @@ class Rest:
             try:
                 c.request(method, path, body=data, headers=hdrs)
                 r = c.getresponse()
-                raw = r.read()
+                got = r.read()
             except (OSError, http.client.HTTPException):
                 c.close()
                 self.local.c = None
@@ -81,11 +87,12 @@ class Rest:
                     raise
                 time.sleep(0.5)
                 continue
-            v = json.loads(raw) if raw else None
             if r.status not in ok:
                 raise RuntimeError("%s %s: %d %r" % (method, path, r.status,
-                                                     v))
-            return v
+                                                     got[:200]))
+            if raw:
+                return got.decode()
+            return json.loads(got) if got else None
         raise RuntimeError("unreachable")
 
 
@@ -305,15 +312,70 @@ def sub_main(a):
 
 # -------------------------------------------------------------------- run
 
-def rss_kb(pid):
+def status_kb(pid, field="VmRSS"):
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(pid):
+    return status_kb(pid)
+
+
+def ring_gauges(rest, token):
+    """(events, bytes) of tocsind's ring of recent events, from /metrics
+    (tocsin_stream_ring_events, _bytes); (None, None) if it has none."""
+    try:
+        text = rest.call("GET", "/metrics", token, raw=True)
+    except (OSError, RuntimeError, http.client.HTTPException):
+        return None, None
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("tocsin_stream_ring_"):
+            k, v = line.split()
+            got[k] = int(float(v))
+    return (got.get("tocsin_stream_ring_events"),
+            got.get("tocsin_stream_ring_bytes"))
+
+
+def slope_per_min(pts):
+    """Least-squares slope of [(t_s, v)], per minute; None if too few."""
+    if len(pts) < 3:
+        return None
+    mt = sum(t for t, _ in pts) / len(pts)
+    mv = sum(v for _, v in pts) / len(pts)
+    den = sum((t - mt) ** 2 for t, _ in pts)
+    return sum((t - mt) * (v - mv) for t, v in pts) / den * 60 if den else 0.0
+
+
+def growth(pts, span=60):
+    """Mean of the last SPAN s of [(t_s, v)] minus the mean of the first
+    SPAN s (single samples are noisy: the allocator moves in steps)."""
+    if not pts:
+        return None
+    t0, t1 = pts[0][0], pts[-1][0]
+    first = [v for t, v in pts if t < t0 + span]
+    last = [v for t, v in pts if t > t1 - span]
+    return sum(last) / len(last) - sum(first) / len(first)
+
+
+def per_minute(pts):
+    """The increase of each whole minute of [(t_s, v)], from its first."""
+    out = []
+    if not pts:
+        return out
+    t0 = pts[0][0]
+    at = {round(t - t0): v for t, v in pts}
+    m = 60
+    while m in at:
+        out.append(at[m] - at[m - 60])
+        m += 60
+    return out
 
 
 def fd_count(pid):
@@ -491,7 +553,15 @@ log:
         % (a.subscribers, connect_s, rss_kb(proc.pid), fd_count(proc.pid)))
 
     # --- publish one a second, sample RSS every a.sample s
+    # One sample: t, VmRSS, RssAnon, RssFile (kB), descriptors, and the
+    # ring's events and bytes (None without the gauges).
     rss = []
+
+    def sample(t):
+        ev, by = ring_gauges(rest, admin)
+        return (t, rss_kb(proc.pid), status_kb(proc.pid, "RssAnon"),
+                status_kb(proc.pid, "RssFile"), fd_count(proc.pid), ev,
+                by)
     published = []
     t_start = time.monotonic()
     next_pub = t_start
@@ -505,13 +575,16 @@ log:
             sys.exit("tocsind exited during the soak (status %s)"
                      % proc.returncode)
         if now >= next_sample:
-            rss.append((round(now - t_start, 1), rss_kb(proc.pid),
-                        fd_count(proc.pid)))
+            rss.append(sample(round(now - t_start, 1)))
             next_sample += a.sample
             if len(rss) % 6 == 1:
-                log("t=%4.0f s RSS %d kB, %d fds, %d published; %s" % (
-                    rss[-1][0], rss[-1][1], rss[-1][2], len(published),
-                    " | ".join(s["last"] for s in subs)))
+                x = rss[-1]
+                log("t=%4.0f s RSS %d kB (anon %d), %d fds, ring %s events"
+                    " %s kB, %d published; %s" % (
+                        x[0], x[1], x[2], x[4], x[5],
+                        "-" if x[6] is None else x[6] // 1024,
+                        len(published),
+                        " | ".join(s["last"] for s in subs)))
         if now >= next_pub:
             seq += 1
             r = rest.call("POST", "/v1/advisories", pub["token"], {
@@ -523,8 +596,7 @@ log:
             published.append(r["event_id"])
             next_pub += a.interval
         time.sleep(max(0.0, min(next_pub, next_sample) - time.monotonic()))
-    rss.append((round(time.monotonic() - t_start, 1), rss_kb(proc.pid),
-                fd_count(proc.pid)))
+    rss.append(sample(round(time.monotonic() - t_start, 1)))
     log("published %d in %.0f s" % (len(published), a.duration))
 
     # --- everything arrives?
@@ -563,21 +635,36 @@ log:
     sanitizer = [m for m in SANITIZER_MARKS if m in text]
 
     with open(os.path.join(a.work, "rss.csv"), "w") as f:
-        f.write("t_s,rss_kb,fds\n")
-        for t, r, n in rss:
-            f.write("%s,%d,%d\n" % (t, r, n))
+        f.write("t_s,rss_kb,anon_kb,file_kb,fds,ring_events,ring_bytes\n")
+        for x in rss:
+            f.write("%s,%d,%d,%d,%d,%s,%s\n" % tuple(
+                "" if v is None else v for v in x))
     subres = []
     for s in subs:
         with open(s["out"]) as f:
             subres.append(json.load(f))
-    post = [(t, r) for t, r, _ in rss if t >= a.warmup]
-    slope = None
-    if len(post) >= 3:
-        mt = sum(t for t, _ in post) / len(post)
-        mr = sum(r for _, r in post) / len(post)
-        den = sum((t - mt) ** 2 for t, _ in post)
-        slope = sum((t - mt) * (r - mr) for t, r in post) / den * 60 \
-            if den else 0.0
+    # After warm-up: RSS, the ring's bytes (kB) and RSS minus the ring.
+    post = [(x[0], x[1]) for x in rss if x[0] >= a.warmup]
+    has_ring = all(x[6] is not None for x in rss if x[0] >= a.warmup)
+    ring_post = [(x[0], x[6] / 1024) for x in rss
+                 if x[0] >= a.warmup] if has_ring else []
+    net_post = [(x[0], x[1] - x[6] / 1024) for x in rss
+                if x[0] >= a.warmup] if has_ring else []
+    slope = slope_per_min(post)
+    # Flat (FLAT_KB_PER_MIN, FLAT_PCT of bench/soak/run.sh): after
+    # warm-up, RSS minus the ring's bytes (all of RSS without the gauge)
+    # grows by no more than flat_pct % from the first minute's mean to the
+    # last's and its slope is at most flat_kb_per_min.
+    judged = net_post if has_ring else post
+    j_growth = growth(judged)
+    j_slope = slope_per_min(judged)
+    flat = None
+    if a.flat_kb_per_min > 0 and judged and j_slope is not None:
+        flat = (j_slope <= a.flat_kb_per_min and
+                j_growth <= judged[0][1] * a.flat_pct / 100)
+
+    def r1(v):
+        return None if v is None else round(v, 1)
     lat = [s["latency_ms"] for s in subres if s["latency_ms"]["n"]]
     summary = {
         "duration_s": a.duration,
@@ -594,8 +681,39 @@ log:
             "after_drain": rss_end,
             "min_after_warmup": min(r for _, r in post) if post else None,
             "max_after_warmup": max(r for _, r in post) if post else None,
-            "slope_kb_per_min_after_warmup":
-                round(slope, 1) if slope is not None else None,
+            "slope_kb_per_min_after_warmup": r1(slope),
+            "growth_kb_after_warmup": r1(growth(post)),
+            "per_minute_kb_after_warmup": per_minute(post),
+            "anon_after_warmup": next((x[2] for x in rss
+                                       if x[0] >= a.warmup), None),
+            "anon_end": rss[-1][2],
+            "file_after_warmup": next((x[3] for x in rss
+                                       if x[0] >= a.warmup), None),
+            "file_end": rss[-1][3],
+        },
+        "ring": {
+            "events_after_warmup": next((x[5] for x in rss
+                                         if x[0] >= a.warmup), None),
+            "events_end": rss[-1][5],
+            "kb_after_warmup": r1(ring_post[0][1]) if ring_post else None,
+            "kb_end": r1(ring_post[-1][1]) if ring_post else None,
+            "slope_kb_per_min_after_warmup": r1(slope_per_min(ring_post)),
+        },
+        "rss_minus_ring_kb": {
+            "after_warmup": r1(net_post[0][1]) if net_post else None,
+            "end": r1(net_post[-1][1]) if net_post else None,
+            "growth_after_warmup": r1(growth(net_post)),
+            "slope_per_min_after_warmup": r1(slope_per_min(net_post)),
+            "per_minute_after_warmup":
+                [r1(v) for v in per_minute(net_post)],
+        },
+        "flat": {
+            "judged": "rss_minus_ring" if has_ring else "rss",
+            "growth_kb": r1(j_growth),
+            "slope_kb_per_min": r1(j_slope),
+            "max_pct": a.flat_pct,
+            "max_kb_per_min": a.flat_kb_per_min,
+            "flat": flat,
         },
         "stream": {
             "connections": sum(s["connections"] for s in subres),
@@ -633,7 +751,7 @@ log:
           summary["webhooks"]["distinct_received"] ==
           summary["webhooks"]["expected"] and
           summary["email"]["received"] >= summary["email"]["expected"] and
-          code == 0 and not sanitizer)
+          code == 0 and not sanitizer and flat is not False)
     log("soak %s" % ("PASSED" if ok else "FAILED"))
     return 0 if ok else 1
 
@@ -658,6 +776,10 @@ def main():
     r.add_argument("--warmup", type=int, default=120)
     r.add_argument("--interval", type=float, default=1.0,
                    help="seconds between publishes")
+    r.add_argument("--flat-kb-per-min", type=float, default=0,
+                   help="RSS is flat if it grows no faster (0: not judged)")
+    r.add_argument("--flat-pct", type=float, default=1.0,
+                   help="... and by no more than this % after warm-up")
     r.add_argument("--ring-events", type=int, default=0,
                    help="stream.ring_events (default: tocsind's)")
     s = sp.add_parser("sub")

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """85-metrics: GET /metrics in the Prometheus text format. Every metric of
 tocsind(8) is present, and each moves when its event happens: a publish
-counts an event, a WebSocket subscriber is a connection and its push a ws
-latency, a webhook delivery counts by result with its latency, a failing
+counts an event and puts it in the stream's ring (its events and bytes
+gauges), a WebSocket subscriber is a connection and its push a ws latency, a webhook delivery counts by result with its latency, a failing
 endpoint leaves a queue, requests count by status class, a stopped
 PostgreSQL counts database errors. On the REST listener /metrics needs an
 admin token; with metrics.listen it is served there without one and
 refused on the REST listener. The cluster stopped is this test's own."""
 
+import json
 import re
 import urllib.request
 
@@ -15,7 +16,8 @@ from harness import *
 from webhook_sink import *
 
 FAMILIES = ("tocsin_build_info", "tocsin_http_requests_total",
-            "tocsin_ws_connections", "tocsin_events_total",
+            "tocsin_ws_connections", "tocsin_stream_ring_events",
+            "tocsin_stream_ring_bytes", "tocsin_events_total",
             "tocsin_deliveries_total", "tocsin_delivery_queue_depth",
             "tocsin_delivery_latency_seconds", "tocsin_db_errors_total")
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -104,6 +106,8 @@ def every_metric_present():
         assert fam in types, "no # TYPE for %s" % fam
     eq(types["tocsin_delivery_latency_seconds"], "histogram", "latency type")
     eq(types["tocsin_ws_connections"], "gauge", "ws_connections type")
+    eq(types["tocsin_stream_ring_events"], "gauge", "ring_events type")
+    eq(types["tocsin_stream_ring_bytes"], "gauge", "ring_bytes type")
     eq(types["tocsin_events_total"], "counter", "events_total type")
     builds = [k for k in samples if k[0] == "tocsin_build_info"]
     eq(len(builds), 1, "one build_info sample")
@@ -165,6 +169,24 @@ def publish_counts_an_event():
     problem_ok(c["d"].api("POST", "/v1/advisories", c["pub"],
                           json=advisory(tlp="PURPLE")), 422, "tlp")
     eq(val(scrape(), **k), val(after, **k), "events_total after a refusal")
+
+
+@test
+def publish_fills_the_ring():
+    c = ctx()
+    ev, by = "tocsin_stream_ring_events", "tocsin_stream_ring_bytes"
+    before = scrape()
+    adv = c["d"].publish(c["pub"])
+    # The stream thread takes it in when streamdb has loaded it.
+    after = wait_metric(lambda x: val(x, ev) == val(before, ev) + 1, 10,
+                        "ring_events +1")
+    grew = val(after, by) - val(before, by)
+    # At least its message (the advisory as JSON), at most some times
+    # that with the parsed scope (about 7 times for this small advisory):
+    # an estimate, but of the right size.
+    msg = len(json.dumps(adv))
+    assert msg < grew < 16 * msg, \
+        "ring_bytes grew by %d for a %d-byte advisory" % (grew, msg)
 
 
 @test
