@@ -17,6 +17,13 @@
  * REPLAY connection reads the ring (or, below the ring, streamdb batches)
  * until it reaches the last event, then says "ready" and goes LIVE. So an
  * event published during a replay is sent once: by the replay.
+ *
+ * Pings come from one stream-wide timer, not from lws's per-connection
+ * validity timers: lws 4.1 keeps a thread's timers in one sorted list and
+ * inserts by walking it, so re-arming one timer per connection at every
+ * ping and pong costs O(n) each, and at 10,000 connections took most of the
+ * thread. st.conns is kept in the order connections were last heard from,
+ * so the timer looks only at those silent for ping_interval_s.
  */
 #include "config.h"
 
@@ -49,6 +56,11 @@
 #define STREAM_TICK_US		(10 * LWS_USEC_PER_SEC) /* safety net only */
 #define STREAM_STOP_TICK_US	(50 * LWS_US_PER_MS)
 #define STREAM_STOP_GRACE_US	(3 * LWS_USEC_PER_SEC)
+#define STREAM_PING_TICK_US	LWS_USEC_PER_SEC
+#define STREAM_PING_GRACE_MIN_S	10	/* answer time allowed at least */
+/* lws 4.1 passes a pong up to us only if it has a payload; the peer
+ * echoes the ping's (RFC 6455, 5.5.3). */
+#define STREAM_PING_PAYLOAD	"tocsin"
 
 /* One element of an event's scope: who may see it, what filters look at. */
 struct stream_scope {
@@ -116,6 +128,10 @@ struct stream_conn {
 	char			*rx;
 	size_t			 rx_len;
 
+	lws_usec_t		 last_rx;	/* a frame or a pong came */
+	lws_usec_t		 ping_at;	/* pinged, no answer; 0: none */
+	int			 ping_due;	/* ping at next writeable */
+
 	TAILQ_ENTRY(stream_conn) entry;		/* st.conns or st.reap */
 	TAILQ_ENTRY(stream_conn) uentry;	/* user->conns */
 };
@@ -144,6 +160,9 @@ static struct {
 	int			 destroying;
 	lws_sorted_usec_list_t	 sul_tick;
 	lws_sorted_usec_list_t	 sul_reap;
+	lws_sorted_usec_list_t	 sul_ping;
+	lws_usec_t		 ping_us;	/* silence before a ping */
+	lws_usec_t		 grace_us;	/* from the ping to hanging up */
 	size_t			 q_limit;
 
 	struct stream_event	**ring;		/* recent events, by id */
@@ -155,7 +174,7 @@ static struct {
 	int64_t			 floor;		/* the ring has all after it */
 	int			 head_known;
 
-	TAILQ_HEAD(, stream_conn) conns;
+	TAILQ_HEAD(, stream_conn) conns;	/* least recently heard first */
 	TAILQ_HEAD(, stream_conn) reap;
 	size_t			 nconns;
 	TAILQ_HEAD(, stream_user) users;
@@ -176,8 +195,12 @@ static struct lws_protocols stream_protocols[] = {
 	},
 	{ .name = NULL }
 };
-static const uint32_t	stream_backoff_ms[] = { 1000 };
-static lws_retry_bo_t	stream_retry;
+/* No validity timers: lws would use its default (ping after 300 s) when
+ * given no policy; secs_since_valid_hangup 0 turns them off. */
+static const lws_retry_bo_t stream_no_validity = {
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
+};
 
 static void	stream_replay_step(struct stream_conn *);
 
@@ -609,6 +632,20 @@ stream_conn_unref(struct stream_conn *c)
 	free(c->q);
 	free(c->rx);
 	free(c);
+}
+
+/*
+ * The peer sent a frame or a pong: it is alive, whatever ping was due or
+ * unanswered. To the tail of st.conns, which stays in order of last_rx.
+ */
+static void
+stream_conn_heard(struct stream_conn *c)
+{
+	c->last_rx = lws_now_usecs();
+	c->ping_at = 0;
+	c->ping_due = 0;
+	TAILQ_REMOVE(&st.conns, c, entry);
+	TAILQ_INSERT_TAIL(&st.conns, c, entry);
 }
 
 /* Close now, dropping what is queued: slow reader, shutdown. */
@@ -1097,6 +1134,43 @@ stream_tick_cb(lws_sorted_usec_list_t *sul)
 	    STREAM_TICK_US);
 }
 
+/*
+ * Every second: ping the connections silent for ping_interval_s, and hang
+ * up on those whose ping went unanswered for the grace period (as lws's
+ * secs_since_valid_hangup did: ping_interval_s plus as long again, 10 s at
+ * least, from the last frame). Only the head of st.conns, the connections
+ * silent that long, is looked at. The hang-up is asynchronous, so the
+ * connection leaves st.conns in its CLOSED callback, after this walk; no
+ * close frame, as the peer is presumed gone.
+ */
+static void
+stream_ping_cb(lws_sorted_usec_list_t *sul)
+{
+	struct stream_conn	*c;
+	lws_usec_t		 now;
+
+	now = lws_now_usecs();
+	TAILQ_FOREACH(c, &st.conns, entry) {
+		if (now - c->last_rx < st.ping_us)
+			break;
+		if (c->close_code != 0 || c->close_after != 0)
+			continue;	/* closing, on its own deadline */
+		if (c->ping_at == 0) {
+			c->ping_at = now;
+			c->ping_due = 1;
+			lws_callback_on_writable(c->wsi);
+		} else if (now - c->ping_at >= st.grace_us) {
+			log_debug("stream: user %" PRId64 ": no pong; hanging "
+			    "up", c->user != NULL ? c->user->id : 0);
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+			    LWS_TO_KILL_ASYNC);
+		}
+	}
+	if (!st.closing)
+		lws_sul_schedule(st.ctx, 0, &st.sul_ping, stream_ping_cb,
+		    STREAM_PING_TICK_US);
+}
+
 static void
 stream_wake(void)
 {
@@ -1217,6 +1291,7 @@ stream_established(struct lws *wsi, struct stream_pss *pss)
 	c->state = STREAM_AUTH;
 	c->has_since = pss->has_since;
 	c->since = pss->since;
+	c->last_rx = lws_now_usecs();
 	TAILQ_INSERT_TAIL(&st.conns, c, entry);
 	st.nconns++;
 	metrics_ws_connections(1);
@@ -1346,6 +1421,7 @@ stream_receive(struct lws *wsi, struct stream_conn *c, const void *in,
 static int
 stream_writeable(struct lws *wsi, struct stream_conn *c)
 {
+	unsigned char		 ping[LWS_PRE + sizeof STREAM_PING_PAYLOAD];
 	struct stream_event	*ev;
 	size_t			 len;
 	int			 n;
@@ -1356,6 +1432,22 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return (-1);
+	}
+	/*
+	 * Each message is one whole frame, and lws sends the rest of a
+	 * partly sent one before calling us again: a ping written here
+	 * falls between messages. The queue goes on next time.
+	 */
+	if (c->ping_due) {
+		c->ping_due = 0;
+		len = sizeof STREAM_PING_PAYLOAD - 1;
+		memcpy(ping + LWS_PRE, STREAM_PING_PAYLOAD, len);
+		n = lws_write(wsi, ping + LWS_PRE, len, LWS_WRITE_PING);
+		if (n < (int)len)
+			return (-1);
+		if (c->q_len > 0 || c->close_after != 0)
+			lws_callback_on_writable(wsi);
+		return (0);
 	}
 	if (c->q_len > 0) {
 		ev = c->q[c->q_first];
@@ -1402,8 +1494,14 @@ stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		stream_established(wsi, pss);
 		return (0);
 	case LWS_CALLBACK_RECEIVE:
-		if (c != NULL)
+		if (c != NULL) {
+			stream_conn_heard(c);
 			stream_receive(wsi, c, in, len);
+		}
+		return (0);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c != NULL)
+			stream_conn_heard(c);
 		return (0);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return (c != NULL ? stream_writeable(wsi, c) : 0);
@@ -1551,16 +1649,14 @@ stream_listen(const struct config *cfg)
 	memset(st.buckets, 0, sizeof st.buckets);
 	memset(&st.sul_tick, 0, sizeof st.sul_tick);
 	memset(&st.sul_reap, 0, sizeof st.sul_reap);
+	memset(&st.sul_ping, 0, sizeof st.sul_ping);
 
-	/* lws pings after ping_interval_s of silence and hangs up if no pong
-	 * follows within as long again (10 s at least). */
+	/* A ping after ping_interval_s of silence; the hang-up if no answer
+	 * follows within as long again (STREAM_PING_GRACE_MIN_S at least). */
 	ping = cfg->ws_ping_interval_s;
-	memset(&stream_retry, 0, sizeof stream_retry);
-	stream_retry.retry_ms_table = stream_backoff_ms;
-	stream_retry.retry_ms_table_count = 1;
-	stream_retry.conceal_count = 1;
-	stream_retry.secs_since_valid_ping = ping;
-	stream_retry.secs_since_valid_hangup = ping + (ping > 10 ? ping : 10);
+	st.ping_us = (lws_usec_t)ping * LWS_USEC_PER_SEC;
+	st.grace_us = (lws_usec_t)(ping > STREAM_PING_GRACE_MIN_S ? ping :
+	    STREAM_PING_GRACE_MIN_S) * LWS_USEC_PER_SEC;
 
 	/* One send() may take a whole queue's worth: no copy for big events. */
 	stream_protocols[0].tx_packet_size = cfg->ws_send_queue_bytes;
@@ -1571,7 +1667,7 @@ stream_listen(const struct config *cfg)
 	info.port = port;
 	info.iface = iface[0] != '\0' ? iface : NULL;
 	info.protocols = stream_protocols;
-	info.retry_and_idle_policy = &stream_retry;
+	info.retry_and_idle_policy = &stream_no_validity;
 	info.gid = -1;
 	info.uid = -1;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
@@ -1593,6 +1689,8 @@ stream_listen(const struct config *cfg)
 	}
 	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
 	    STREAM_TICK_US);
+	lws_sul_schedule(st.ctx, 0, &st.sul_ping, stream_ping_cb,
+	    STREAM_PING_TICK_US);
 	return (0);
 }
 

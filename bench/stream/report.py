@@ -193,8 +193,11 @@ def main():
     print()
     print("== Stream fan-out (medians of %d rounds) ==" % rounds)
     print("machine: " + machine)
+    idle = os.environ.get("IDLE_S", "0")
     print("command: bash bench/stream/run.sh  (N_BIG=%d N_SMALL=%d COUNT=%d "
-          "BURST=%d ROUNDS=%d)" % (n_big, n_small, count, burst, rounds))
+          "BURST=%d ROUNDS=%d%s)" % (n_big, n_small, count, burst, rounds,
+                                     "" if idle == "0" else
+                                     " IDLE_S=" + idle))
     print("%-*s" % (w0, "") + "".join("%-24s" % s for s in servers))
     for label, sc, fmt in lines:
         print("%-*s" % (w0, label) +

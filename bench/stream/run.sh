@@ -26,7 +26,10 @@
 # the tocsind connections are spread over, default 100), SERVERS (default
 # "tocsind mosquitto nchan"), TOCSIND (a binary instead of building one),
 # PERF=1 (perf record of the servers while publishing, in the results;
-# PERF=all: of the whole machine),
+# PERF=all: of the whole machine), IDLE_S (default 0: seconds the N_BIG
+# subscribers stay idle once connected before the fan-out starts; 25 puts
+# tocsind's 30 s pings inside it, as on a server whose clients stay
+# connected),
 # BENCH_WORK (default /tmp/tocsin-bench-stream), BENCH_PORT_BASE (22800, below the
 # ephemeral range; the next free
 # ports from there are taken).
@@ -42,6 +45,8 @@ N_SMALL=${N_SMALL:-1000}
 COUNT=${COUNT:-10}
 BURST=${BURST:-200}
 ROUNDS=${ROUNDS:-3}
+IDLE_S=${IDLE_S:-0}
+export IDLE_S
 BENCH_USERS=${BENCH_USERS:-100}
 SERVERS=${SERVERS:-"tocsind mosquitto nchan"}
 WORK=${BENCH_WORK:-/tmp/tocsin-bench-stream}
@@ -129,6 +134,9 @@ run_scenario() {
 	mem1=$(rss_kb $pids) pss1=$(pss_kb $pids)
 	printf 'n=%s connect_s=%s rss0=%s rss1=%s pss0=%s pss1=%s\n' "$n" \
 	    $((t1 - t0)) "$mem0" "$mem1" "$pss0" "$pss1" >"$out.mem"
+	case $name in
+	"a${N_BIG}r"*) [ "$IDLE_S" -eq 0 ] || sleep "$IDLE_S" ;;
+	esac
 	cpu0=$(cpu_ticks $pids)
 	perf_pid=
 	if [ -n "${PERF:-}" ]; then
