@@ -53,6 +53,7 @@
 #define STREAM_CLOSE_AUTH	4401	/* API.md: authentication refused */
 #define STREAM_CLOSE_AGAIN	1013	/* RFC 6455 registry: try again later */
 #define STREAM_CLOSE_GRACE_S	5	/* a closing peer that never reads */
+#define STREAM_WRITES_PER_TURN	16	/* messages per writeable callback */
 #define STREAM_TICK_US		(10 * LWS_USEC_PER_SEC) /* safety net only */
 #define STREAM_STOP_TICK_US	(50 * LWS_US_PER_MS)
 #define STREAM_STOP_GRACE_US	(3 * LWS_USEC_PER_SEC)
@@ -1424,7 +1425,7 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 	unsigned char		 ping[LWS_PRE + sizeof STREAM_PING_PAYLOAD];
 	struct stream_event	*ev;
 	size_t			 len;
-	int			 n;
+	int			 n, k;
 
 	if (c->close_code == 0 && c->close_after != 0 && c->q_len == 0)
 		c->close_code = c->close_after;
@@ -1449,7 +1450,15 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 			lws_callback_on_writable(wsi);
 		return (0);
 	}
-	if (c->q_len > 0) {
+	/*
+	 * Several messages while the socket takes them (a burst costs one
+	 * poll turn per STREAM_WRITES_PER_TURN, not per message); a write
+	 * the kernel took only in part leaves the pipe choked, and lws
+	 * sends the rest before calling us again.
+	 */
+	for (k = 0; k < STREAM_WRITES_PER_TURN && c->q_len > 0; k++) {
+		if (k > 0 && lws_send_pipe_choked(wsi))
+			break;
 		ev = c->q[c->q_first];
 		c->q_first = (c->q_first + 1) % c->q_cap;
 		c->q_len--;
