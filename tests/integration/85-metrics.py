@@ -19,7 +19,8 @@ FAMILIES = ("tocsin_build_info", "tocsin_http_requests_total",
             "tocsin_ws_connections", "tocsin_stream_ring_events",
             "tocsin_stream_ring_bytes", "tocsin_events_total",
             "tocsin_deliveries_total", "tocsin_delivery_queue_depth",
-            "tocsin_delivery_latency_seconds", "tocsin_db_errors_total")
+            "tocsin_delivery_latency_seconds", "tocsin_db_errors_total",
+            "tocsin_audit_failures_total")
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -300,6 +301,34 @@ def email_delivery_counts_and_latency():
            "email latency count")
     finally:
         sink.stop()
+
+
+@test
+def audit_failure_counts_and_refuses():
+    """An action whose audit entry cannot be written fails whole (no
+    token without its entry) and tocsin_audit_failures_total moves."""
+    c = ctx()
+    d = c["d"]
+    key = "tocsin_audit_failures_total"
+    before = val(scrape(), key)
+    d.db.sql("CREATE FUNCTION no_token_audit() RETURNS trigger LANGUAGE "
+             "plpgsql AS $$ BEGIN IF NEW.action = 'token.create' THEN "
+             "RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END $$; "
+             "CREATE TRIGGER no_token_audit BEFORE INSERT ON audit FOR "
+             "EACH ROW EXECUTE FUNCTION no_token_audit()")
+    try:
+        tokens = d.db.scalar("SELECT count(*) FROM tokens")
+        r = d.api("POST", "/v1/tokens", d.admin_token,
+                  json={"user_id": c["member"]["id"]})
+        assert r.status >= 500, "token made without its audit entry: %d" \
+            % r.status
+        eq(d.db.scalar("SELECT count(*) FROM tokens"), tokens,
+           "tokens after the refused audit entry")
+        wait_metric(lambda x: val(x, key) == before + 1, 10,
+                    "audit_failures_total moved by one")
+    finally:
+        d.db.sql("DROP TRIGGER no_token_audit ON audit; "
+                 "DROP FUNCTION no_token_audit()")
 
 
 @test
