@@ -1182,6 +1182,20 @@ store_outbox_appendf(char **buf, const char *fmt, ...)
 	*buf = joined;
 }
 
+/* A counter family NAME with one sample per channel, V[channel]. */
+static void
+store_outbox_counter_family(char **buf, const char *name, const char *help,
+    const uint64_t v[2])
+{
+	int	c;
+
+	store_outbox_appendf(buf, "# HELP %s %s\n# TYPE %s counter\n", name,
+	    help, name);
+	for (c = 0; c < 2; c++)
+		store_outbox_appendf(buf, "%s{channel=\"%s\"} %" PRIu64 "\n",
+		    name, store_outbox_channels[c], v[c]);
+}
+
 /*
  * The outbox's metrics in Prometheus text format (for GET /metrics): the
  * queue's depth per channel and state and its oldest due row (from the
@@ -1194,7 +1208,7 @@ store_outbox_metrics_text(PGconn *db, char **out)
 	struct outbox_metrics	 m;
 	PGresult		*res;
 	char			*buf = NULL;
-	int			 i, c;
+	int			 i;
 
 	*out = NULL;
 	res = db_exec(db, "SELECT c.channel, s.state, coalesce(("
@@ -1228,34 +1242,14 @@ store_outbox_metrics_text(PGconn *db, char **out)
 	PQclear(res);
 
 	store_outbox_metrics_get(&m);
-	store_outbox_appendf(&buf, "# HELP tocsin_outbox_attempts_total "
-	    "Delivery attempts made by this instance.\n"
-	    "# TYPE tocsin_outbox_attempts_total counter\n");
-	for (c = 0; c < 2; c++)
-		store_outbox_appendf(&buf, "tocsin_outbox_attempts_total"
-		    "{channel=\"%s\"} %" PRIu64 "\n", store_outbox_channels[c],
-		    m.attempts[c]);
-	store_outbox_appendf(&buf, "# HELP tocsin_outbox_attempt_failures_total"
-	    " Attempts that did not deliver.\n"
-	    "# TYPE tocsin_outbox_attempt_failures_total counter\n");
-	for (c = 0; c < 2; c++)
-		store_outbox_appendf(&buf, "tocsin_outbox_attempt_failures_total"
-		    "{channel=\"%s\"} %" PRIu64 "\n", store_outbox_channels[c],
-		    m.failures[c]);
-	store_outbox_appendf(&buf, "# HELP tocsin_outbox_delivered_total "
-	    "Deliveries completed by this instance.\n"
-	    "# TYPE tocsin_outbox_delivered_total counter\n");
-	for (c = 0; c < 2; c++)
-		store_outbox_appendf(&buf, "tocsin_outbox_delivered_total"
-		    "{channel=\"%s\"} %" PRIu64 "\n", store_outbox_channels[c],
-		    m.delivered[c]);
-	store_outbox_appendf(&buf, "# HELP tocsin_outbox_failed_total "
-	    "Deliveries given up after the last retry.\n"
-	    "# TYPE tocsin_outbox_failed_total counter\n");
-	for (c = 0; c < 2; c++)
-		store_outbox_appendf(&buf, "tocsin_outbox_failed_total"
-		    "{channel=\"%s\"} %" PRIu64 "\n", store_outbox_channels[c],
-		    m.failed[c]);
+	store_outbox_counter_family(&buf, "tocsin_outbox_attempts_total",
+	    "Delivery attempts made by this instance.", m.attempts);
+	store_outbox_counter_family(&buf, "tocsin_outbox_attempt_failures_total",
+	    "Attempts that did not deliver.", m.failures);
+	store_outbox_counter_family(&buf, "tocsin_outbox_delivered_total",
+	    "Deliveries completed by this instance.", m.delivered);
+	store_outbox_counter_family(&buf, "tocsin_outbox_failed_total",
+	    "Deliveries given up after the last retry.", m.failed);
 	store_outbox_appendf(&buf, "# HELP tocsin_webhooks_disabled_total "
 	    "Endpoints disabled after answering 410 Gone.\n"
 	    "# TYPE tocsin_webhooks_disabled_total counter\n"
