@@ -81,6 +81,44 @@ web_portal_failed(json_t *ctx, unsigned status, json_t *answer)
 	return (1);
 }
 
+/* A page PAGE of the signed-in user with ROLES, nothing submitted. */
+static void
+web_portal_show(struct req *r, unsigned roles,
+    void (*page)(struct web *, json_t *))
+{
+	struct web	w;
+
+	web_begin(r, &w);
+	if (web_require(&w, roles))
+		page(&w, json_object());
+	web_end(&w);
+}
+
+/*
+ * POST BODY (stolen) to the REST route PATH as the signed-in user; done:
+ * to the page BACK; refused: PAGE again with the error, CTX (stolen; NULL
+ * for none) holding what the form should keep.
+ */
+static void
+web_portal_submit(struct web *w, const char *path, json_t *body,
+    const char *back, void (*page)(struct web *, json_t *), json_t *ctx)
+{
+	json_t		*answer = NULL;
+	unsigned	 status;
+
+	status = http_call(w->r, "POST", path, NULL, body, &answer);
+	json_decref(body);
+	if (ctx == NULL)
+		ctx = json_object();
+	if (web_portal_failed(ctx, status, answer))
+		page(w, ctx);
+	else {
+		json_decref(ctx);
+		web_redirect(w, back);
+	}
+	json_decref(answer);
+}
+
 /* GET /live: the page; live.js does the rest. */
 static void
 web_portal_live_cb(struct req *r)
@@ -216,12 +254,7 @@ web_portal_subs_page(struct web *w, json_t *ctx)
 static void
 web_portal_subs_cb(struct req *r)
 {
-	struct web	w;
-
-	web_begin(r, &w);
-	if (web_require(&w, WEB_PEOPLE))
-		web_portal_subs_page(&w, json_object());
-	web_end(&w);
+	web_portal_show(r, WEB_PEOPLE, web_portal_subs_page);
 }
 
 /* A filter from the form: only the fields given. */
@@ -250,9 +283,8 @@ static void
 web_portal_subs_create_cb(struct req *r)
 {
 	struct web	 w;
-	json_t		*body, *answer = NULL, *ctx;
+	json_t		*body, *ctx;
 	const char	*digest;
-	unsigned	 status;
 
 	web_begin(r, &w);
 	if (!web_require(&w, WEB_PEOPLE) || web_form(&w) != 0)
@@ -263,18 +295,11 @@ web_portal_subs_create_cb(struct req *r)
 	    "channels", web_form_all(&w, "channels"));
 	if (digest != NULL && *digest != '\0')
 		json_object_set_new(body, "digest", json_string(digest));
-	status = http_call(r, "POST", "/v1/subscriptions", NULL, body, &answer);
-	json_decref(body);
-	if (status == 201)
-		web_redirect(&w, "/subscriptions");
-	else {
-		ctx = json_object();
-		web_portal_failed(ctx, status, answer);
-		json_object_set(ctx, "form_name", json_array_get(
-		    json_object_get(w.form, "name"), 0));
-		web_portal_subs_page(&w, ctx);
-	}
-	json_decref(answer);
+	ctx = json_object();
+	json_object_set(ctx, "form_name", json_array_get(json_object_get(
+	    w.form, "name"), 0));
+	web_portal_submit(&w, "/v1/subscriptions", body, "/subscriptions",
+	    web_portal_subs_page, ctx);
 out:
 	web_end(&w);
 }
@@ -337,12 +362,7 @@ web_portal_org_page(struct web *w, json_t *ctx)
 static void
 web_portal_org_cb(struct req *r)
 {
-	struct web	w;
-
-	web_begin(r, &w);
-	if (web_require(&w, WEB_ORG_ROLES))
-		web_portal_org_page(&w, json_object());
-	web_end(&w);
+	web_portal_show(r, WEB_ORG_ROLES, web_portal_org_page);
 }
 
 /* POST /org/users: a new member or org-admin of the organisation. */
@@ -350,9 +370,8 @@ static void
 web_portal_org_user_cb(struct req *r)
 {
 	struct web	 w;
-	json_t		*body, *answer = NULL, *ctx;
+	json_t		*body;
 	const char	*name, *email, *role, *lang;
-	unsigned	 status;
 
 	web_begin(r, &w);
 	if (!web_require(&w, WEB_ORG_ROLES) || web_form(&w) != 0)
@@ -366,16 +385,8 @@ web_portal_org_user_cb(struct req *r)
 	    lang != NULL ? lang : w.lang);
 	if (email != NULL && *email != '\0')
 		json_object_set_new(body, "email", json_string(email));
-	status = http_call(r, "POST", "/v1/users", NULL, body, &answer);
-	json_decref(body);
-	if (status == 201)
-		web_redirect(&w, "/org");
-	else {
-		ctx = json_object();
-		web_portal_failed(ctx, status, answer);
-		web_portal_org_page(&w, ctx);
-	}
-	json_decref(answer);
+	web_portal_submit(&w, "/v1/users", body, "/org", web_portal_org_page,
+	    NULL);
 out:
 	web_end(&w);
 }
@@ -392,12 +403,7 @@ web_portal_hooks_page(struct web *w, json_t *ctx)
 static void
 web_portal_hooks_cb(struct req *r)
 {
-	struct web	w;
-
-	web_begin(r, &w);
-	if (web_require(&w, WEB_ORG_ROLES))
-		web_portal_hooks_page(&w, json_object());
-	web_end(&w);
+	web_portal_show(r, WEB_ORG_ROLES, web_portal_hooks_page);
 }
 
 /* The deliveries of a log, with what the templates show. */
@@ -569,12 +575,7 @@ web_portal_assets_page(struct web *w, json_t *ctx)
 static void
 web_portal_assets_cb(struct req *r)
 {
-	struct web	w;
-
-	web_begin(r, &w);
-	if (web_require(&w, WEB_ORG_ROLES))
-		web_portal_assets_page(&w, json_object());
-	web_end(&w);
+	web_portal_show(r, WEB_ORG_ROLES, web_portal_assets_page);
 }
 
 /* POST /org/assets: propose a network, AS or domain for approval. */
@@ -582,9 +583,8 @@ static void
 web_portal_assets_create_cb(struct req *r)
 {
 	struct web	 w;
-	json_t		*body, *answer = NULL, *ctx;
+	json_t		*body;
 	const char	*type, *value;
-	unsigned	 status;
 
 	web_begin(r, &w);
 	if (!web_require(&w, WEB_ORG_ROLES) || web_form(&w) != 0)
@@ -593,16 +593,8 @@ web_portal_assets_create_cb(struct req *r)
 	value = web_form_get(&w, "value");
 	body = json_pack("{s:s, s:s}", "type", type != NULL ? type : "",
 	    "value", value != NULL ? value : "");
-	status = http_call(r, "POST", "/v1/assets", NULL, body, &answer);
-	json_decref(body);
-	if (status == 201 || status == 200)
-		web_redirect(&w, "/org/assets");
-	else {
-		ctx = json_object();
-		web_portal_failed(ctx, status, answer);
-		web_portal_assets_page(&w, ctx);
-	}
-	json_decref(answer);
+	web_portal_submit(&w, "/v1/assets", body, "/org/assets",
+	    web_portal_assets_page, NULL);
 out:
 	web_end(&w);
 }

@@ -499,6 +499,49 @@ def preview_audience_counts():
 
 
 @test
+def refused_forms_show_the_error_and_change_nothing():
+    """A form the REST route refuses comes back (422) with the reason and
+    what was typed; nothing is stored. Done ones go back to their page."""
+    d, w = setup()
+    b = Browser(d)
+    b.sign_in(w["member"]["token"])
+    subs = d.db.scalar("SELECT count(*) FROM subscriptions")
+    st, r, html = b.post_form("/subscriptions", {
+        "name": "kept <name>", "min_severity": "apocalyptic",
+        "channels": "ws"}, "/subscriptions")
+    eq(st, 422, "refused subscription")
+    check_html_headers(st, r, html, "refused subscription page")
+    assert "min_severity" in html, "the reason is not on the page"
+    assert 'value="kept &lt;name&gt;"' in html, "the typed name is lost"
+    eq(d.db.scalar("SELECT count(*) FROM subscriptions"), subs,
+       "subscriptions after the refusal")
+    st, r, html = b.post_form("/subscriptions", {
+        "name": "fine", "min_severity": "high", "channels": "ws"},
+        "/subscriptions")
+    eq(st, 303, "accepted subscription")
+    eq(r.getheader("Location"), "/subscriptions", "back to the list")
+    eq(int(d.db.scalar("SELECT count(*) FROM subscriptions")), int(subs) + 1,
+       "subscriptions after the accepted one")
+
+    a = Browser(d)
+    a.sign_in(w["orgadmin"]["token"])
+    assets = d.db.scalar("SELECT count(*) FROM assets")
+    st, r, html = a.post_form("/org/assets", {"type": "cidr",
+                                               "value": "not a network"},
+                              "/org/assets")
+    eq(st, 422, "refused asset")
+    check_html_headers(st, r, html, "refused asset page")
+    eq(d.db.scalar("SELECT count(*) FROM assets"), assets,
+       "assets after the refusal")
+    users = d.db.scalar("SELECT count(*) FROM users")
+    st, r, html = a.post_form("/org/users", {"name": "", "email": "x@y.test",
+                                              "role": "member"}, "/org")
+    eq(st, 422, "refused user")
+    eq(d.db.scalar("SELECT count(*) FROM users"), users,
+       "users after the refusal")
+
+
+@test
 def sign_in_by_emailed_link():
     """The e-mailed one-time link (issue 7, item 2): the same answer for
     any address, a mail for a known one (at most one link a minute), GET
