@@ -711,6 +711,19 @@ web_problem_text(json_t *answer)
 	return (json_string(d != NULL ? d : "?"));
 }
 
+/* A REST route refused an action with STATUS and ANSWER: 404 as a page
+ * that is not there, anything else as its problem's detail. */
+void
+web_refused_page(struct web *w, unsigned status, json_t *answer)
+{
+	if (status == 404)
+		web_message_page(w, 404, "not_found_title", "not_found_text");
+	else
+		web_page(w, status, "message.html", "error_title", json_pack(
+		    "{s:s, s:o}", "heading", web_text(w, "error_title"),
+		    "message", web_problem_text(answer)));
+}
+
 static const struct {
 	const char	*ext;
 	const char	*type;

@@ -433,12 +433,8 @@ web_staff_revoke_cb(struct req *r)
 		xasprintf(&path, "/advisories/%s", r->params[0]);
 		web_redirect(&w, path);
 		free(path);
-	} else if (status == 404)
-		web_message_page(&w, 404, "not_found_title", "not_found_text");
-	else
-		web_page(&w, status, "message.html", "error_title", json_pack(
-		    "{s:s, s:o}", "heading", web_text(&w, "error_title"),
-		    "message", web_problem_text(answer)));
+	} else
+		web_refused_page(&w, status, answer);
 	json_decref(answer);
 out:
 	web_end(&w);

@@ -501,7 +501,8 @@ def preview_audience_counts():
 @test
 def refused_forms_show_the_error_and_change_nothing():
     """A form the REST route refuses comes back (422) with the reason and
-    what was typed; nothing is stored. Done ones go back to their page."""
+    what was typed; nothing is stored. Done ones go back to their page.
+    An action on what is not there answers the not-found page."""
     d, w = setup()
     b = Browser(d)
     b.sign_in(w["member"]["token"])
@@ -539,6 +540,17 @@ def refused_forms_show_the_error_and_change_nothing():
     eq(st, 422, "refused user")
     eq(d.db.scalar("SELECT count(*) FROM users"), users,
        "users after the refusal")
+    # Actions on what is not there (or not theirs): the not-found page.
+    for path in ("/org/assets/999999/delete", "/org/webhooks/999999/delete",
+                 "/org/webhooks/999999/test"):
+        st, r, html = a.post_form(path, {}, "/org")
+        eq(st, 404, "POST %s" % path)
+        check_html_headers(st, r, html, "POST %s" % path)
+    p = Browser(d)
+    p.sign_in(w["pub"]["token"])
+    st, r, html = p.post_form("/advisories/TST-1999-0001/revoke",
+                              {"confirm": "1"}, "/advisories")
+    eq(st, 404, "revoking what is not there")
 
 
 @test
