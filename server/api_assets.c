@@ -191,10 +191,8 @@ api_assets_list_cb(struct req *r)
 	struct asset		*v;
 	enum asset_status	 st;
 	enum asset_type		 type;
-	json_t			*items;
 	const char		*s;
-	int64_t			 next = 0;
-	size_t			 n, i;
+	size_t			 n;
 	int			 limit;
 
 	if (!http_require_roles(r, ROLEBIT(ROLE_ADMIN) |
@@ -234,18 +232,7 @@ api_assets_list_cb(struct req *r)
 		api_db_failed(r);
 		return;
 	}
-	if (n > (size_t)limit) {
-		next = v[limit - 1].id;
-		store_assets_clear(&v[limit]);
-		n = limit;
-	}
-	items = json_array();
-	for (i = 0; i < n; i++) {
-		json_array_append_new(items, api_assets_to_json(&v[i]));
-		store_assets_clear(&v[i]);
-	}
-	free(v);
-	api_reply_list(r, items, next);
+	API_REPLY_PAGE(r, v, n, limit, api_assets_to_json, store_assets_clear);
 }
 
 /* Load the asset of the path if the caller may act on it; else answer. */

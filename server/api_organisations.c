@@ -320,9 +320,8 @@ static void
 api_organisations_list_cb(struct req *r)
 {
 	struct organisation	*v;
-	json_t			*items;
-	int64_t			 cursor, next = 0;
-	size_t			 n, i;
+	int64_t			 cursor;
+	size_t			 n;
 	int			 limit;
 
 	if (!http_require_roles(r, ROLEBIT(ROLE_ADMIN) |
@@ -335,18 +334,7 @@ api_organisations_list_cb(struct req *r)
 		api_db_failed(r);
 		return;
 	}
-	if (n > (size_t)limit) {
-		next = v[limit - 1].id;
-		store_organisations_clear(&v[limit]);
-		n = limit;
-	}
-	items = json_array();
-	for (i = 0; i < n; i++) {
-		json_array_append_new(items, api_organisations_to_json(&v[i]));
-		store_organisations_clear(&v[i]);
-	}
-	free(v);
-	api_reply_list(r, items, next);
+	API_REPLY_PAGE(r, v, n, limit, api_organisations_to_json, store_organisations_clear);
 }
 
 /* GET /v1/organisations/{id} */

@@ -313,10 +313,9 @@ static void
 api_subscriptions_list_cb(struct req *r)
 {
 	struct subscription	*v = NULL;
-	json_t			*items;
 	const char		*q;
-	int64_t			 cursor, user_id, org = 0, next = 0;
-	size_t			 n = 0, i;
+	int64_t			 cursor, user_id, org = 0;
+	size_t			 n = 0;
 	int			 limit;
 
 	if (!http_require_roles(r, ROLES_USERS))
@@ -344,18 +343,7 @@ api_subscriptions_list_cb(struct req *r)
 		api_db_failed(r);
 		return;
 	}
-	if (n > (size_t)limit) {
-		next = v[limit - 1].id;
-		store_subscriptions_clear(&v[limit]);
-		n = limit;
-	}
-	items = json_array();
-	for (i = 0; i < n; i++) {
-		json_array_append_new(items, api_subscriptions_to_json(&v[i]));
-		store_subscriptions_clear(&v[i]);
-	}
-	free(v);
-	api_reply_list(r, items, next);
+	API_REPLY_PAGE(r, v, n, limit, api_subscriptions_to_json, store_subscriptions_clear);
 }
 
 /* GET /v1/subscriptions/{id} */

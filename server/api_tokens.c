@@ -128,10 +128,10 @@ static void
 api_tokens_list_cb(struct req *r)
 {
 	struct token_record	*v;
-	json_t			*items, *q = NULL;
+	json_t			*q = NULL;
 	const char		*s;
-	int64_t			 cursor, owner, next = 0;
-	size_t			 n, i;
+	int64_t			 cursor, owner;
+	size_t			 n;
 	int			 limit;
 
 	if (!http_require_roles(r, ROLES_USERS))
@@ -154,18 +154,7 @@ api_tokens_list_cb(struct req *r)
 		api_db_failed(r);
 		return;
 	}
-	if (n > (size_t)limit) {
-		next = v[limit - 1].id;
-		store_tokens_clear(&v[limit]);
-		n = limit;
-	}
-	items = json_array();
-	for (i = 0; i < n; i++) {
-		json_array_append_new(items, api_tokens_to_json(&v[i]));
-		store_tokens_clear(&v[i]);
-	}
-	free(v);
-	api_reply_list(r, items, next);
+	API_REPLY_PAGE(r, v, n, limit, api_tokens_to_json, store_tokens_clear);
 }
 
 /* DELETE /v1/tokens/{id}: revoke; someone else's is "not found". */

@@ -297,10 +297,9 @@ static void
 api_webhooks_list_cb(struct req *r)
 {
 	struct webhook	*v;
-	json_t		*items;
 	const char	*s;
-	int64_t		 cursor, next = 0, org;
-	size_t		 n, i;
+	int64_t		 cursor, org;
+	size_t		 n;
 	int		 limit;
 
 	if (!http_require_roles(r, API_WEBHOOKS_ROLES))
@@ -319,18 +318,7 @@ api_webhooks_list_cb(struct req *r)
 		api_db_failed(r);
 		return;
 	}
-	if (n > (size_t)limit) {
-		next = v[limit - 1].id;
-		store_webhooks_clear(&v[limit]);
-		n = limit;
-	}
-	items = json_array();
-	for (i = 0; i < n; i++) {
-		json_array_append_new(items, store_webhooks_json(&v[i]));
-		store_webhooks_clear(&v[i]);
-	}
-	free(v);
-	api_reply_list(r, items, next);
+	API_REPLY_PAGE(r, v, n, limit, store_webhooks_json, store_webhooks_clear);
 }
 
 /* GET /v1/webhooks/{id} */

@@ -536,6 +536,30 @@ void	 store_subscriptions_clear(struct subscription *);
 int	 api_check_members(struct req *, json_t *, const char *const *);
 int	 api_list_args(struct req *, int64_t *, int *);
 void	 api_reply_list(struct req *, json_t *, int64_t);
+/*
+ * Answer one page of a list: V (an array of N rows with an "id", fetched
+ * with LIMIT + 1 so that a row past the page says there is a next one)
+ * shown with TO_JSON, each row freed with CLEAR, then V. The cursor of
+ * the next page is the id of the page's last row.
+ */
+#define API_REPLY_PAGE(r, v, n, limit, to_json, clear) do {		\
+	json_t	*items_ = json_array();					\
+	int64_t	 next_ = 0;						\
+	size_t	 n_ = (n), i_;						\
+									\
+	if (n_ > (size_t)(limit)) {					\
+		next_ = (v)[(limit) - 1].id;				\
+		for (i_ = (size_t)(limit); i_ < n_; i_++)		\
+			clear(&(v)[i_]);				\
+		n_ = (size_t)(limit);					\
+	}								\
+	for (i_ = 0; i_ < n_; i_++) {					\
+		json_array_append_new(items_, to_json(&(v)[i_]));	\
+		clear(&(v)[i_]);					\
+	}								\
+	free(v);							\
+	api_reply_list((r), items_, next_);				\
+} while (0)
 void	 api_reply_created(struct req *, const char *, int64_t, json_t *);
 void	 api_db_failed(struct req *);
 const char *api_string(json_t *);

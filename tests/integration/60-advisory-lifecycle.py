@@ -5,6 +5,8 @@ their validation (CONTRACT.md, docs/API.md)."""
 
 import datetime
 
+import urllib.parse
+
 from harness import *
 
 SEVERITY = ("low", "medium", "high", "critical")
@@ -135,6 +137,40 @@ def matches(doc, q):
     if "since" in q and ts(doc["updated_at"]) < ts(q["since"]):
         return False
     return True
+
+
+@test
+def every_list_pages_with_its_cursor():
+    """Organisations, users, tokens, subscriptions and assets, two to a
+    page: following next_cursor gives each item once, the same as one big
+    page, and the last page has no cursor."""
+    d = Daemon(new_database("paging"))
+    orgs = [d.make_org(sectors=["energy"]) for _ in range(5)]
+    adm = d.principal("org-admin", orgs[0]["id"])
+    member = d.principal("member", orgs[0]["id"])
+    for _ in range(4):
+        d.make_token(member["id"])
+        d.make_user(orgs[0]["id"])
+    for k in range(5):
+        eq(d.api("POST", "/v1/subscriptions", member["token"], json={
+            "name": "s%d" % k, "filter": {}, "channels": ["ws"]}).status,
+           201, "subscription %d" % k)
+        eq(d.api("POST", "/v1/assets", adm["token"], json={
+            "type": "asn", "value": 64500 + k}).status, 201, "asset %d" % k)
+    lists = [("/v1/organisations", d.admin_token, {}),
+             ("/v1/users", d.admin_token, {}),
+             ("/v1/tokens", d.admin_token, {"user_id": member["id"]}),
+             ("/v1/subscriptions", member["token"], {}),
+             ("/v1/assets", adm["token"], {})]
+    for path, token, q in lists:
+        whole = d.api("GET", path + "?" + urllib.parse.urlencode(
+            dict(q, limit=200)), token)
+        eq(whole.status, 200, path)
+        eq(whole.body["next_cursor"], None, "%s in one page" % path)
+        want = [it["id"] for it in whole.body["items"]]
+        assert len(want) >= 5, "%s: only %d items" % (path, len(want))
+        got = [it["id"] for it in d.list_all(path, token, limit=2, **q)]
+        eq(got, want, "%s two to a page" % path)
 
 
 @test
