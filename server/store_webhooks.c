@@ -88,6 +88,25 @@ store_webhooks_json(const struct webhook *w)
 	return (v);
 }
 
+
+/*
+ * The one endpoint RES (STORE_WEBHOOKS_COLUMNS, NULL: failed) returned,
+ * into W (its old contents freed); RES is cleared. 0, NOT_FOUND or -1.
+ */
+static int
+store_webhooks_one(PGresult *res, struct webhook *w)
+{
+	if (res == NULL)
+		return (-1);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return (TOCSIN_STORE_NOT_FOUND);
+	}
+	store_webhooks_clear(w);
+	store_webhooks_fill(res, 0, w);
+	PQclear(res);
+	return (0);
+}
 /*
  * Insert W (id, times filled in) with SECRET and TOKEN (NULL: none), both
  * sealed here. 0 or -1.
@@ -119,12 +138,7 @@ store_webhooks_insert(PGconn *db, struct webhook *w, const char *secret,
 	    "$3, $4, $5, $6) RETURNING " STORE_WEBHOOKS_COLUMNS, 6, params);
 	free(sec);
 	free(tok);
-	if (res == NULL)
-		return (-1);
-	store_webhooks_clear(w);
-	store_webhooks_fill(res, 0, w);
-	PQclear(res);
-	return (0);
+	return (store_webhooks_one(res, w));
 }
 
 /* Load endpoint ID (of organisation ORG, 0: any); 0, NOT_FOUND or -1. */
@@ -216,6 +230,7 @@ store_webhooks_update(PGconn *db, struct webhook *w, const char *token)
 	char		 idb[24], *tok = NULL;
 	const char	*params[7];
 	PGresult	*res;
+	int		 rc;
 
 	if (token != NULL && *token != '\0' &&
 	    (tok = secretbox_seal_pg(STORE_WEBHOOKS_TOKEN, token)) == NULL)
@@ -237,15 +252,8 @@ store_webhooks_update(PGconn *db, struct webhook *w, const char *token)
 	    "WHERE w.id = $1 AND w.deleted_at IS NULL "
 	    "RETURNING " STORE_WEBHOOKS_COLUMNS, 7, params);
 	free(tok);
-	if (res == NULL)
-		return (-1);
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return (TOCSIN_STORE_NOT_FOUND);
-	}
-	store_webhooks_clear(w);
-	store_webhooks_fill(res, 0, w);
-	PQclear(res);
+	if ((rc = store_webhooks_one(res, w)) != 0)
+		return (rc);
 	/* An endpoint turned off takes its queue with it. */
 	if (!w->active && db_exec_ok(db, "UPDATE deliveries SET state = "
 	    "'cancelled', last_error = 'endpoint disabled', updated_at = now() "
@@ -311,16 +319,7 @@ store_webhooks_rotate(PGconn *db, int64_t id, const char *secret, int grace_s,
 	    "WHERE w.id = $1 AND w.deleted_at IS NULL "
 	    "RETURNING " STORE_WEBHOOKS_COLUMNS, 3, params);
 	free(sec);
-	if (res == NULL)
-		return (-1);
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return (TOCSIN_STORE_NOT_FOUND);
-	}
-	store_webhooks_clear(w);
-	store_webhooks_fill(res, 0, w);
-	PQclear(res);
-	return (0);
+	return (store_webhooks_one(res, w));
 }
 
 /*
