@@ -82,7 +82,7 @@ fuzz_audience_roundtrip(const struct audience *aud)
 static void
 fuzz_advisory(json_t *v)
 {
-	struct advisory_error	 err;
+	struct field_error	 err;
 	struct audience		 aud, aud2;
 	struct match_item	 item;
 	json_t			*norm, *norm2, *scope;
@@ -169,7 +169,7 @@ fuzz_warning(json_t *v)
 	static const char *const names[] = { "title", "description",
 	    "category", "tlp", "severity" };
 	struct warning_head	 h;
-	struct warning_error	 err;
+	struct field_error	 err;
 	struct warning_key	 k;
 	struct warning_batch	*b;
 	struct wbuf		 obs;

@@ -23,23 +23,6 @@ static const char *advisory_members[] = {
 	"cves", "products", "references", "audience", NULL
 };
 
-static int
-advisory_fail(struct advisory_error *err, const char *field, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
-
-static int
-advisory_fail(struct advisory_error *err, const char *field, const char *fmt,
-    ...)
-{
-	va_list	ap;
-
-	snprintf(err->field, sizeof err->field, "%s", field);
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	return (-1);
-}
-
 /* Is S valid UTF-8 without control characters other than \n, \r, \t? */
 static int
 advisory_text_ok(const char *s, int multiline)
@@ -84,7 +67,7 @@ advisory_cve_normalise(const char *in, char *out, size_t outlen)
 /* Validate an array of strings under FIELD with a per-item check. */
 static int
 advisory_strings(json_t *in, json_t *out, const char *field,
-    struct advisory_error *err, int (*check)(const char *, char *, size_t),
+    struct field_error *err, int (*check)(const char *, char *, size_t),
     const char *what)
 {
 	json_t		*v, *arr, *item;
@@ -98,24 +81,24 @@ advisory_strings(json_t *in, json_t *out, const char *field,
 	if (v == NULL || json_is_null(v))
 		return (0);
 	if (!json_is_array(v))
-		return (advisory_fail(err, field, "%s: must be an array of "
+		return (field_fail(err, field, "%s: must be an array of "
 		    "strings", field));
 	if (json_array_size(v) > ADVISORY_LIST_MAX)
-		return (advisory_fail(err, field, "%s: at most %d items",
+		return (field_fail(err, field, "%s: at most %d items",
 		    field, ADVISORY_LIST_MAX));
 	json_array_foreach(v, i, item) {
 		snprintf(sub, sizeof sub, "%s[%zu]", field, i);
 		if (!json_is_string(item))
-			return (advisory_fail(err, sub, "%s: must be a string",
+			return (field_fail(err, sub, "%s: must be a string",
 			    sub));
 		s = json_string_value(item);
 		if (strlen(s) == 0 || strlen(s) >= sizeof norm ||
 		    !advisory_text_ok(s, 0))
-			return (advisory_fail(err, sub, "%s: must be a "
+			return (field_fail(err, sub, "%s: must be a "
 			    "non-empty line of at most %zu bytes", sub,
 			    sizeof norm - 1));
 		if (check != NULL && check(s, norm, sizeof norm) != 0)
-			return (advisory_fail(err, sub, "%s: \"%s\" is not %s",
+			return (field_fail(err, sub, "%s: \"%s\" is not %s",
 			    sub, s, what));
 		json_array_append_new(arr, json_string(check != NULL ? norm :
 		    s));
@@ -154,37 +137,37 @@ advisory_check_url(const char *s, char *out, size_t len)
 /* A required or optional string member, bounded. */
 static int
 advisory_text(json_t *in, json_t *out, const char *field, int required,
-    size_t max, int multiline, struct advisory_error *err)
+    size_t max, int multiline, struct field_error *err)
 {
 	json_t		*v = json_object_get(in, field);
 	const char	*s;
 
 	if (v == NULL || json_is_null(v)) {
 		if (required)
-			return (advisory_fail(err, field, "%s: required",
+			return (field_fail(err, field, "%s: required",
 			    field));
 		json_object_set_new(out, field, json_string(""));
 		return (0);
 	}
 	if (!json_is_string(v))
-		return (advisory_fail(err, field, "%s: must be a string",
+		return (field_fail(err, field, "%s: must be a string",
 		    field));
 	s = json_string_value(v);
 	if (required && *s == '\0')
-		return (advisory_fail(err, field, "%s: must not be empty",
+		return (field_fail(err, field, "%s: must not be empty",
 		    field));
 	if (strlen(s) > max)
-		return (advisory_fail(err, field, "%s: at most %zu bytes",
+		return (field_fail(err, field, "%s: at most %zu bytes",
 		    field, max));
 	if (!advisory_text_ok(s, multiline))
-		return (advisory_fail(err, field, "%s: control characters "
+		return (field_fail(err, field, "%s: control characters "
 		    "are not allowed", field));
 	json_object_set(out, field, v);
 	return (0);
 }
 
 static int
-advisory_cvss(json_t *in, json_t *out, struct advisory_error *err)
+advisory_cvss(json_t *in, json_t *out, struct field_error *err)
 {
 	json_t		*v = json_object_get(in, "cvss"), *score;
 	const char	*key, *version, *vector;
@@ -194,33 +177,33 @@ advisory_cvss(json_t *in, json_t *out, struct advisory_error *err)
 	if (v == NULL || json_is_null(v))
 		return (0);
 	if (!json_is_object(v))
-		return (advisory_fail(err, "cvss", "cvss: must be an object "
+		return (field_fail(err, "cvss", "cvss: must be an object "
 		    "{version, score, vector}"));
 	json_object_foreach(v, key, val) {
 		if (strcmp(key, "version") != 0 && strcmp(key, "score") != 0 &&
 		    strcmp(key, "vector") != 0)
-			return (advisory_fail(err, "cvss", "cvss: unknown "
+			return (field_fail(err, "cvss", "cvss: unknown "
 			    "member \"%s\"", key));
 	}
 	if (json_get_string(v, "version", &version) != 1 ||
 	    (strcmp(version, "2.0") != 0 && strcmp(version, "3.0") != 0 &&
 	    strcmp(version, "3.1") != 0 && strcmp(version, "4.0") != 0))
-		return (advisory_fail(err, "cvss.version", "cvss.version: "
+		return (field_fail(err, "cvss.version", "cvss.version: "
 		    "must be one of 2.0, 3.0, 3.1, 4.0"));
 	score = json_object_get(v, "score");
 	if (!json_is_number(score) || (d = json_number_value(score)) < 0 ||
 	    d > 10)
-		return (advisory_fail(err, "cvss.score", "cvss.score: must be "
+		return (field_fail(err, "cvss.score", "cvss.score: must be "
 		    "a number from 0 to 10"));
 	switch (json_get_string(v, "vector", &vector)) {
 	case -1:
-		return (advisory_fail(err, "cvss.vector", "cvss.vector: must "
+		return (field_fail(err, "cvss.vector", "cvss.vector: must "
 		    "be a string"));
 	case 1:
 		if (strlen(vector) > 256 || !advisory_text_ok(vector, 0) ||
 		    (strcmp(version, "2.0") != 0 &&
 		    strncmp(vector, "CVSS:", 5) != 0))
-			return (advisory_fail(err, "cvss.vector", "cvss.vector:"
+			return (field_fail(err, "cvss.vector", "cvss.vector:"
 			    " must be a CVSS vector string (CVSS:%s/...)",
 			    version));
 		break;
@@ -236,7 +219,7 @@ advisory_cvss(json_t *in, json_t *out, struct advisory_error *err)
  */
 int
 advisory_validate(json_t *in, size_t body_max, json_t **norm,
-    struct audience *aud, struct advisory_error *err)
+    struct audience *aud, struct field_error *err)
 {
 	json_t		*out, *val;
 	const char	*key, *s, *afield = NULL, *amsg = NULL;
@@ -252,7 +235,7 @@ advisory_validate(json_t *in, size_t body_max, json_t **norm,
 				break;
 		}
 		if (advisory_members[i] == NULL)
-			return (advisory_fail(err, key, "%s: unknown member "
+			return (field_fail(err, key, "%s: unknown member "
 			    "(the server sets id, revision, status and dates)",
 			    key));
 	}
@@ -265,12 +248,12 @@ advisory_validate(json_t *in, size_t body_max, json_t **norm,
 		goto fail;
 
 	if (json_get_string(in, "tlp", &s) != 1) {
-		advisory_fail(err, "tlp", "tlp: required, one of CLEAR, GREEN, "
+		field_fail(err, "tlp", "tlp: required, one of CLEAR, GREEN, "
 		    "AMBER, AMBER+STRICT, RED");
 		goto fail;
 	}
 	if (tlp_parse(s, &tlp) != 0) {
-		advisory_fail(err, "tlp", "tlp: \"%s\" is not one of CLEAR, "
+		field_fail(err, "tlp", "tlp: \"%s\" is not one of CLEAR, "
 		    "GREEN, AMBER, AMBER+STRICT, RED", s);
 		goto fail;
 	}
@@ -278,7 +261,7 @@ advisory_validate(json_t *in, size_t body_max, json_t **norm,
 
 	if (json_get_string(in, "severity", &s) != 1 ||
 	    severity_parse(s, &sev) != 0) {
-		advisory_fail(err, "severity", "severity: required, one of low,"
+		field_fail(err, "severity", "severity: required, one of low,"
 		    " medium, high, critical");
 		goto fail;
 	}
@@ -297,7 +280,7 @@ advisory_validate(json_t *in, size_t body_max, json_t **norm,
 
 	if (audience_from_json(json_object_get(in, "audience"), tlp, aud,
 	    &afield, &amsg) != 0) {
-		advisory_fail(err, afield != NULL ? afield : "audience", "%s",
+		field_fail(err, afield != NULL ? afield : "audience", "%s",
 		    amsg != NULL ? amsg : "audience: invalid");
 		goto fail;
 	}

@@ -37,7 +37,7 @@ static json_t *
 api_advisories_document(struct req *r, struct audience *aud)
 {
 	json_t			*body, *doc;
-	struct advisory_error	 err;
+	struct field_error	 err;
 
 	if ((body = http_json_body(r)) == NULL)
 		return (NULL);

@@ -98,7 +98,7 @@ static void
 api_warnings_create_cb(struct req *r)
 {
 	struct warning_head	 h;
-	struct warning_error	 err;
+	struct field_error	 err;
 	struct warning_key	 k;
 	struct warning_batch	*b = NULL;
 	struct assetmatch	*m = NULL;
@@ -175,7 +175,7 @@ static void
 api_warnings_import_cb(struct req *r)
 {
 	struct warning_head	 h;
-	struct warning_error	 err;
+	struct field_error	 err;
 	struct warning_ss	 ss;
 	struct warning_batch	*b = NULL;
 	struct assetmatch	*m = NULL;

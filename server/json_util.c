@@ -285,3 +285,16 @@ pg_parse_int_array(const char *s, int64_t **vp, size_t *np)
 	*np = n;
 	return (0);
 }
+
+/* Refuse: ERR names FIELD and says why (printf-style). Returns -1. */
+int
+field_fail(struct field_error *err, const char *field, const char *fmt, ...)
+{
+	va_list	ap;
+
+	snprintf(err->field, sizeof err->field, "%s", field);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	return (-1);
+}

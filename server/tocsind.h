@@ -393,12 +393,13 @@ struct streamdb_msg *streamdb_msg_new(enum streamdb_type);
 void		 streamdb_msg_free(struct streamdb_msg *);
 
 /* advisory.c: the advisory document: validation, normal form, scope. */
-struct advisory_error {
+/* What a validator refused: the field (as the API names it) and why. */
+struct field_error {
 	char	field[64];
 	char	message[320];
 };
 int	 advisory_validate(json_t *, size_t, json_t **, struct audience *,
-	    struct advisory_error *);
+	    struct field_error *);
 int	 advisory_cve_normalise(const char *, char *, size_t);
 json_t	*advisory_scope_element(json_t *);
 /* Is S an RFC 3339 date-time (or a plain YYYY-MM-DD date)? */
@@ -944,10 +945,6 @@ void	 wbuf_str(struct wbuf *, const char *);
 void	 wbuf_json_string(struct wbuf *, const char *);
 void	 wbuf_uint(struct wbuf *, unsigned long long);
 void	 wbuf_free(struct wbuf *);
-struct warning_error {
-	char	field[64];
-	char	message[320];
-};
 struct warning_head {
 	const char	*title;		/* borrowed */
 	const char	*description;
@@ -991,11 +988,11 @@ struct warning_batch {
 int	 warning_utf8_ok(const char *);
 int	 warning_timestamp_normalise(const char *, char *, size_t);
 int	 warning_head_check(struct warning_head *, const char *, const char *,
-	    struct warning_error *);
+	    struct field_error *);
 int64_t	 warning_attribute(const struct assetmatch *,
 	    const struct warning_key *);
 int	 warning_obs_from_json(json_t *, size_t, struct warning_key *,
-	    struct wbuf *, struct warning_error *);
+	    struct wbuf *, struct field_error *);
 int	 warning_ss_header(struct warning_ss *, const char *const *, size_t,
 	    const char **);
 void	 warning_ss_clear(struct warning_ss *);
@@ -1314,6 +1311,8 @@ int		 tls_setup_ssl_ctx(struct ssl_ctx_st *);
 int		 priv_drop(const struct config *);
 
 /* json_util.c: small helpers over jansson for validation. */
+int		 field_fail(struct field_error *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 /* Is the member absent, or present with the type? (-1 wrong type) */
 int		 json_get_string(json_t *, const char *, const char **);
 int		 json_string_array(json_t *, char ***, size_t *);

@@ -241,23 +241,6 @@ warning_timestamp_normalise(const char *s, char *out, size_t outlen)
 	return (0);
 }
 
-static int
-warning_fail(struct warning_error *err, const char *field, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
-
-static int
-warning_fail(struct warning_error *err, const char *field, const char *fmt,
-    ...)
-{
-	va_list	ap;
-
-	snprintf(err->field, sizeof err->field, "%s", field);
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	return (-1);
-}
-
 /*
  * Check a warning's head; strings are borrowed. TLP: a warning carries one
  * organisation's data, so it is AMBER or AMBER+STRICT: a RED item names
@@ -266,37 +249,37 @@ warning_fail(struct warning_error *err, const char *field, const char *fmt,
  */
 int
 warning_head_check(struct warning_head *h, const char *tlp,
-    const char *severity, struct warning_error *err)
+    const char *severity, struct field_error *err)
 {
 	enum severity	sev;
 
 	if (h->title == NULL)
-		return (warning_fail(err, "title", "title: required"));
+		return (field_fail(err, "title", "title: required"));
 	if (!warning_text_ok(h->title, 0, WARNING_TITLE_MAX, 1))
-		return (warning_fail(err, "title", "title: 1 to %d characters "
+		return (field_fail(err, "title", "title: 1 to %d characters "
 		    "of UTF-8 text on one line", WARNING_TITLE_MAX));
 	if (h->description == NULL)
 		h->description = "";
 	if (!warning_text_ok(h->description, 1, WARNING_DESCRIPTION_MAX, 0))
-		return (warning_fail(err, "description", "description: at "
+		return (field_fail(err, "description", "description: at "
 		    "most %d characters of UTF-8 text",
 		    WARNING_DESCRIPTION_MAX));
 	if (h->category == NULL)
 		h->category = "";
 	if (!warning_text_ok(h->category, 0, WARNING_CATEGORY_MAX, 0))
-		return (warning_fail(err, "category", "category: at most %d "
+		return (field_fail(err, "category", "category: at most %d "
 		    "characters of UTF-8 text on one line",
 		    WARNING_CATEGORY_MAX));
 	h->tlp = TLP_AMBER_STRICT;
 	if (tlp != NULL && (tlp_parse(tlp, &h->tlp) != 0 ||
 	    (h->tlp != TLP_AMBER && h->tlp != TLP_AMBER_STRICT)))
-		return (warning_fail(err, "tlp", "tlp: a warning is AMBER or "
+		return (field_fail(err, "tlp", "tlp: a warning is AMBER or "
 		    "AMBER+STRICT (the default): it carries one "
 		    "organisation's data"));
 	h->severity = SEV_HIGH;
 	if (severity != NULL) {
 		if (severity_parse(severity, &sev) != 0)
-			return (warning_fail(err, "severity", "severity: one "
+			return (field_fail(err, "severity", "severity: one "
 			    "of low, medium, high, critical"));
 		h->severity = sev;
 	}
@@ -330,7 +313,7 @@ warning_attribute(const struct assetmatch *m, const struct warning_key *k)
  */
 int
 warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
-    struct wbuf *out, struct warning_error *err)
+    struct wbuf *out, struct field_error *err)
 {
 	const char	*key, *s, *at, *why;
 	char		 f[48], ts[64], text[64];
@@ -342,7 +325,7 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 	memset(k, 0, sizeof *k);
 	snprintf(f, sizeof f, "observations[%zu]", i);
 	if (!json_is_object(o))
-		return (warning_fail(err, f, "%s: must be an object", f));
+		return (field_fail(err, f, "%s: must be an object", f));
 	json_object_foreach(o, key, v) {
 		for (j = 0; warning_obs_members[j] != NULL; j++) {
 			if (strcmp(key, warning_obs_members[j]) == 0)
@@ -351,7 +334,7 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 		if (warning_obs_members[j] == NULL) {
 			snprintf(f, sizeof f, "observations[%zu].%.20s", i,
 			    key);
-			return (warning_fail(err, f, "%s: unknown member "
+			return (field_fail(err, f, "%s: unknown member "
 			    "(allowed: ip, domain, email, port, asn, "
 			    "timestamp, details)", f));
 		}
@@ -360,14 +343,14 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 			keys++;
 	}
 	if (keys != 1)
-		return (warning_fail(err, f, "%s: give exactly one of ip, "
+		return (field_fail(err, f, "%s: give exactly one of ip, "
 		    "domain, email", f));
 	wbuf_add(out, "{", 1);
 	if ((v = json_object_get(o, "ip")) != NULL) {
 		snprintf(f, sizeof f, "observations[%zu].ip", i);
 		if ((s = api_string(v)) == NULL ||
 		    asset_addr_parse(s, &k->addr) != 0)
-			return (warning_fail(err, f, "%s: not an IPv4 or IPv6 "
+			return (field_fail(err, f, "%s: not an IPv4 or IPv6 "
 			    "address", f));
 		k->has_addr = 1;
 		asset_addr_format(&k->addr, text, sizeof text);
@@ -377,7 +360,7 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 		snprintf(f, sizeof f, "observations[%zu].domain", i);
 		if ((s = api_string(v)) == NULL || asset_domain_normalise(s, 0,
 		    k->domain, sizeof k->domain, &why) != 0)
-			return (warning_fail(err, f, "%s: not a domain name",
+			return (field_fail(err, f, "%s: not a domain name",
 			    f));
 		wbuf_str(out, "\"domain\":");
 		wbuf_json_string(out, k->domain);
@@ -388,7 +371,7 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 		    (at = strrchr(s, '@')) == NULL ||
 		    asset_domain_normalise(at + 1, 0, k->domain,
 		    sizeof k->domain, &why) != 0 || !warning_utf8_ok(s))
-			return (warning_fail(err, f, "%s: not an e-mail "
+			return (field_fail(err, f, "%s: not an e-mail "
 			    "address", f));
 		wbuf_str(out, "\"email\":");
 		wbuf_json_string(out, s);
@@ -397,7 +380,7 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 		snprintf(f, sizeof f, "observations[%zu].port", i);
 		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||
 		    n > 65535)
-			return (warning_fail(err, f, "%s: an integer from 0 to "
+			return (field_fail(err, f, "%s: an integer from 0 to "
 			    "65535", f));
 		snprintf(text, sizeof text, ",\"port\":%d", (int)n);
 		wbuf_str(out, text);
@@ -406,7 +389,7 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 		snprintf(f, sizeof f, "observations[%zu].asn", i);
 		if (!json_is_integer(v) || (n = json_integer_value(v)) < 1 ||
 		    n > 4294967295LL)
-			return (warning_fail(err, f, "%s: an AS number from 1 "
+			return (field_fail(err, f, "%s: an AS number from 1 "
 			    "to 4294967295", f));
 		k->asn = (uint32_t)n;
 		snprintf(text, sizeof text, ",\"asn\":%u", k->asn);
@@ -414,23 +397,23 @@ warning_obs_from_json(json_t *o, size_t i, struct warning_key *k,
 	}
 	snprintf(f, sizeof f, "observations[%zu].timestamp", i);
 	if ((v = json_object_get(o, "timestamp")) == NULL)
-		return (warning_fail(err, f, "%s: required", f));
+		return (field_fail(err, f, "%s: required", f));
 	if ((s = api_string(v)) == NULL ||
 	    warning_timestamp_normalise(s, ts, sizeof ts) != 0)
-		return (warning_fail(err, f, "%s: an RFC 3339 date-time such "
+		return (field_fail(err, f, "%s: an RFC 3339 date-time such "
 		    "as 2026-01-31T08:00:00Z", f));
 	wbuf_str(out, ",\"timestamp\":");
 	wbuf_json_string(out, ts);
 	if ((d = json_object_get(o, "details")) != NULL) {
 		snprintf(f, sizeof f, "observations[%zu].details", i);
 		if (!json_is_object(d))
-			return (warning_fail(err, f, "%s: must be an object",
+			return (field_fail(err, f, "%s: must be an object",
 			    f));
 		/* jsonb refuses \u0000; so does the rest of the API. */
 		if ((dump = json_dumps(d, JSON_COMPACT)) == NULL ||
 		    strstr(dump, "\\u0000") != NULL) {
 			free(dump);
-			return (warning_fail(err, f, "%s: must not hold NUL "
+			return (field_fail(err, f, "%s: must not hold NUL "
 			    "characters", f));
 		}
 		wbuf_str(out, ",\"details\":");

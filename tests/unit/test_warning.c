@@ -58,7 +58,7 @@ static void
 test_head(void)
 {
 	struct warning_head	h;
-	struct warning_error	err;
+	struct field_error	err;
 
 	memset(&h, 0, sizeof h);
 	h.title = "Open RDP";
@@ -104,7 +104,7 @@ obs(const struct assetmatch *m, const char *text, int64_t *org)
 {
 	static char		 out[1024];
 	struct warning_key	 k;
-	struct warning_error	 err;
+	struct field_error	 err;
 	struct wbuf		 b;
 	json_t			*j = json_loads(text, JSON_ALLOW_NUL, NULL);
 
