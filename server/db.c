@@ -19,6 +19,8 @@
 
 #include "tocsind.h"
 
+#define DB_UNIQUE_VIOLATION	"23505"	/* SQLSTATE unique_violation */
+
 static pthread_mutex_t	 db_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 db_cond = PTHREAD_COND_INITIALIZER;
 static char		*db_conninfo;
@@ -184,6 +186,34 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 		return (res);
 	metrics_db_error();
 	db_log_error(res);
+	PQclear(res);
+	return (NULL);
+}
+
+/*
+ * Like db_exec, but a unique violation is an answer (409 to the client),
+ * not a fault: NULL and *CONFLICT set, neither logged nor counted.
+ */
+PGresult *
+db_exec_unique(PGconn *conn, const char *sql, int n,
+    const char *const *params, int *conflict)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+	const char	*state;
+
+	*conflict = 0;
+	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return (res);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, DB_UNIQUE_VIOLATION) == 0)
+		*conflict = 1;
+	else {
+		metrics_db_error();
+		db_log_error(res);
+	}
 	PQclear(res);
 	return (NULL);
 }

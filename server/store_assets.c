@@ -20,7 +20,6 @@
 
 #include "tocsind.h"
 
-#define STORE_ASSETS_UNIQUE	"23505"
 #define STORE_ASSETS_BATCH	5000	/* rows per bulk INSERT */
 
 #define STORE_ASSETS_TS(c) \
@@ -33,29 +32,6 @@
 static pthread_mutex_t	 store_assets_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct assetmatch *store_assets_cache;
 static char		 store_assets_gen[24];
-
-/* Run SQL; NULL on failure with *conflict set for a unique violation. */
-static PGresult *
-store_assets_exec(PGconn *db, const char *sql, int n,
-    const char *const *params, int *conflict)
-{
-	PGresult	*res;
-	ExecStatusType	 st;
-	const char	*state;
-
-	*conflict = 0;
-	res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(res);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return (res);
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (state != NULL && strcmp(state, STORE_ASSETS_UNIQUE) == 0)
-		*conflict = 1;
-	else
-		log_warn("database: %s", PQresultErrorMessage(res));
-	PQclear(res);
-	return (NULL);
-}
 
 /* Fill A from row I of RES (STORE_ASSETS_COLUMNS). */
 static int
@@ -120,7 +96,7 @@ store_assets_insert(PGconn *db, struct asset *a)
 	params[2] = a->value;
 	params[3] = asset_status_name(a->status);
 	params[4] = a->proposed_by != 0 ? by : NULL;
-	res = store_assets_exec(db, "INSERT INTO assets (organisation_id, "
+	res = db_exec_unique(db, "INSERT INTO assets (organisation_id, "
 	    "type, value, status, proposed_by, decided_by, decided_at) "
 	    "VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'proposed' THEN NULL "
 	    "ELSE $5::bigint END, CASE WHEN $4 = 'proposed' THEN NULL "
@@ -216,7 +192,7 @@ store_assets_decide(PGconn *db, struct asset *a, enum asset_status status,
 	params[0] = id;
 	params[1] = asset_status_name(status);
 	params[2] = who;
-	res = store_assets_exec(db, "UPDATE assets SET status = $2, "
+	res = db_exec_unique(db, "UPDATE assets SET status = $2, "
 	    "decided_by = $3, decided_at = now() WHERE id = $1 "
 	    "RETURNING " STORE_ASSETS_COLUMNS, 3, params, &conflict);
 	if (res == NULL)

@@ -21,9 +21,6 @@
 	STORE_ORGANISATIONS_TS("created_at") ", " \
 	STORE_ORGANISATIONS_TS("updated_at")
 
-/* PostgreSQL's unique_violation: an active organisation has the name. */
-#define STORE_ORGANISATIONS_UNIQUE	"23505"
-
 /* Fill O from row ROW of RES (STORE_ORGANISATIONS_COLUMNS). */
 static int
 store_organisations_fill(PGresult *res, int row, struct organisation *o)
@@ -44,32 +41,6 @@ store_organisations_fill(PGresult *res, int row, struct organisation *o)
 	o->created_at = xstrdup(PQgetvalue(res, row, 6));
 	o->updated_at = xstrdup(PQgetvalue(res, row, 7));
 	return (0);
-}
-
-/*
- * Like db_exec, but a unique violation is an answer (409), not a fault:
- * return NULL and set *conflict without logging it.
- */
-static PGresult *
-store_organisations_exec(PGconn *db, const char *sql, int n,
-    const char *const *params, int *conflict)
-{
-	PGresult	*res;
-	ExecStatusType	 st;
-	const char	*state;
-
-	*conflict = 0;
-	res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(res);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return (res);
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (state != NULL && strcmp(state, STORE_ORGANISATIONS_UNIQUE) == 0)
-		*conflict = 1;
-	else
-		log_warn("database: %s", PQresultErrorMessage(res));
-	PQclear(res);
-	return (NULL);
 }
 
 /* Tell live connections that the organisation's users must be re-read. */
@@ -100,7 +71,7 @@ store_organisations_insert(PGconn *db, struct organisation *o)
 	params[1] = kind_name(o->kind);
 	params[2] = sectors;
 	params[3] = o->contact_email;
-	res = store_organisations_exec(db, "INSERT INTO organisations "
+	res = db_exec_unique(db, "INSERT INTO organisations "
 	    "(name, kind, sectors, contact_email) "
 	    "VALUES ($1, $2, $3::text[], $4) "
 	    "RETURNING " STORE_ORGANISATIONS_COLUMNS, 4, params, &conflict);
@@ -208,7 +179,7 @@ store_organisations_update(PGconn *db, struct organisation *o)
 	params[3] = sectors;
 	params[4] = o->contact_email;
 	params[5] = o->active ? "true" : "false";
-	res = store_organisations_exec(db, "UPDATE organisations SET "
+	res = db_exec_unique(db, "UPDATE organisations SET "
 	    "name = $2, kind = $3, sectors = $4::text[], contact_email = $5, "
 	    "active = $6::boolean, updated_at = now() WHERE id = $1 "
 	    "RETURNING " STORE_ORGANISATIONS_COLUMNS, 6, params, &conflict);

@@ -115,6 +115,8 @@ int	 db_commit(PGconn *);
 void	 db_rollback(PGconn *);
 /* Run a parameterised statement; on failure log and return NULL. */
 PGresult *db_exec(PGconn *, const char *, int, const char *const *);
+PGresult *db_exec_unique(PGconn *, const char *, int,
+	    const char *const *, int *);
 int	 db_exec_ok(PGconn *, const char *, int, const char *const *);
 PGresult *db_exec_id(PGconn *, const char *, int64_t);
 int	 db_conn_broken(PGconn *);
