@@ -171,6 +171,17 @@ def conflict_409_revoke_twice():
        "revoked", "status after the refused requests")
 
 
+@test
+def conflict_409_organisation_name_taken():
+    d, fx = env()
+    name = d.api("GET", "/v1/organisations/%d" % fx["org"]["id"],
+                 d.admin_token).body["name"]
+    with d.db.unchanged("an organisation under a name in use"):
+        problem_ok(d.api("POST", "/v1/organisations", d.admin_token, json={
+            "name": name, "kind": "essential", "sectors": ["energy"]}),
+            409, "name")
+
+
 def doc_of_size(n):
     """A valid advisory whose JSON encoding is exactly n bytes."""
     doc = advisory(body="")
