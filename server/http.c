@@ -652,21 +652,18 @@ http_mhd_log_cb(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * Bind and listen on cfg->listen_http, so that a daemon started as root
- * can drop privileges before libmicrohttpd starts its threads; 0 or -1
- * (logged). The socket goes to libmicrohttpd in http_start().
+ * A listening socket on SPEC ("host:port"), the value of config key KEY
+ * (for the messages), with BACKLOG; the fd, or -1 (logged).
  */
 int
-http_listen(const struct config *cfg)
+http_bind(const char *key, const char *spec, int backlog)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	int			 fd, on = 1;
 
-	if (http_listen_fd != -1)
-		return (0);
-	if (http_parse_listen(cfg->listen_http, &ss, &sslen) != 0) {
-		log_error("listen.http: cannot resolve %s", cfg->listen_http);
+	if (http_parse_listen(spec, &ss, &sslen) != 0) {
+		log_error("%s: cannot resolve %s", key, spec);
 		return (-1);
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -676,15 +673,28 @@ http_listen(const struct config *cfg)
 	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &on, sizeof on) != 0) ||
 	    bind(fd, (struct sockaddr *)&ss, sslen) != 0 ||
-	    listen(fd, SOMAXCONN) != 0) {
-		log_error("listen.http: cannot listen on %s: %s",
-		    cfg->listen_http, strerror(errno));
+	    listen(fd, backlog) != 0) {
+		log_error("%s: cannot listen on %s: %s", key, spec,
+		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return (-1);
 	}
-	http_listen_fd = fd;
-	return (0);
+	return (fd);
+}
+
+/*
+ * Bind and listen on cfg->listen_http, so that a daemon started as root
+ * can drop privileges before libmicrohttpd starts its threads; 0 or -1
+ * (logged). The socket goes to libmicrohttpd in http_start().
+ */
+int
+http_listen(const struct config *cfg)
+{
+	if (http_listen_fd != -1)
+		return (0);
+	http_listen_fd = http_bind("listen.http", cfg->listen_http, SOMAXCONN);
+	return (http_listen_fd == -1 ? -1 : 0);
 }
 
 /* Start the REST listener on cfg->listen_http; 0 or -1 (logged). */

@@ -475,33 +475,10 @@ metrics_access_cb(void *cls, struct MHD_Connection *mc, const char *url,
 int
 metrics_listen(const struct config *cfg)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
-	int			 fd, on = 1;
-
 	if (cfg->metrics_listen == NULL || metrics_fd != -1)
 		return (0);
-	if (http_parse_listen(cfg->metrics_listen, &ss, &sslen) != 0) {
-		log_error("metrics.listen: cannot resolve %s",
-		    cfg->metrics_listen);
-		return (-1);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &on, sizeof on) != 0) ||
-	    bind(fd, (struct sockaddr *)&ss, sslen) != 0 ||
-	    listen(fd, 16) != 0) {
-		log_error("metrics.listen: cannot listen on %s: %s",
-		    cfg->metrics_listen, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	metrics_fd = fd;
-	return (0);
+	metrics_fd = http_bind("metrics.listen", cfg->metrics_listen, 16);
+	return (metrics_fd == -1 ? -1 : 0);
 }
 
 /* Serve metrics.listen, if set; 0 or -1 (logged). Plain HTTP: keep it on

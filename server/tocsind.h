@@ -255,6 +255,7 @@ void		 http_stop(void);
 const struct config *http_config(void);
 void		 http_set_config(const struct config *);
 struct sockaddr_storage;
+int		 http_bind(const char *, const char *, int);
 int		 http_parse_listen(const char *, struct sockaddr_storage *,
 		    unsigned int *);
 /* Reply with a JSON value (stolen). */

@@ -200,6 +200,28 @@ def bootstrap_admin_token_works_and_is_not_kept():
 
 
 @test
+def a_port_in_use_is_a_clear_error():
+    """listen.http or metrics.listen on a port something else holds: exit
+    1 at start with the key and the address, nothing served."""
+    import socket
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    busy = "127.0.0.1:%d" % held.getsockname()[1]
+    try:
+        for key, over in (("listen.http", {"listen": {"http": busy}}),
+                          ("metrics.listen", {"metrics": {"listen": busy}})):
+            d = Daemon(new_database("busy"), start=False, **over)
+            p = d.cmd(timeout=30)
+            eq(p.returncode, 1, "exit status with %s busy" % key)
+            assert "%s: cannot listen on %s" % (key, busy) in p.stderr, \
+                "no clear message for %s: %r" % (key, p.stderr)
+    finally:
+        held.close()
+
+
+@test
 def sigterm_exits_zero_within_10s():
     db = new_database("sigterm")
     d = Daemon(db)
