@@ -73,7 +73,7 @@ secretbox_read_key(int fd, const char *path, char **cause)
  * Make the directory holding PATH (mode 0700) if it is missing, as the
  * default /var/lib/tocsin may be on a fresh machine; its parent must exist.
  */
-void
+static void
 secretbox_mkdir_parent(const char *path)
 {
 	char	*dir, *slash;
@@ -87,23 +87,35 @@ secretbox_mkdir_parent(const char *path)
 	free(dir);
 }
 
+/*
+ * Create the key file PATH, mode 0600, its directory too if missing, for
+ * writing: 0 and *FD, 1 if it exists already (left alone), -1 and *CAUSE.
+ */
+int
+secretbox_key_file_new(const char *path, int *fd, char **cause)
+{
+	secretbox_mkdir_parent(path);
+	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (*fd < 0 && errno == EEXIST)
+		return (1);
+	if (*fd < 0) {
+		xasprintf(cause, "%s: cannot create: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
 /* Create PATH with a new random key (mode 0600); 0, 1 if it exists, -1. */
 static int
 secretbox_create_key(const char *path, char **cause)
 {
 	unsigned char	key[SECRETBOX_KEY_BYTES];
-	int		fd;
+	int		fd, rc;
 	ssize_t		n;
 
-	secretbox_mkdir_parent(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 && errno == EEXIST)
-		return (1);
-	if (fd < 0) {
-		xasprintf(cause, "%s: cannot create: %s", path,
-		    strerror(errno));
-		return (-1);
-	}
+	if ((rc = secretbox_key_file_new(path, &fd, cause)) != 0)
+		return (rc);
 	if (RAND_bytes(key, sizeof key) != 1)
 		fatalx("secretbox: RAND_bytes failed");
 	n = write(fd, key, sizeof key);

@@ -86,15 +86,8 @@ sign_create_key(const char *path, char **cause)
 	FILE		*f;
 	int		 fd, ok;
 
-	secretbox_mkdir_parent(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 && errno == EEXIST)
-		return (1);
-	if (fd < 0) {
-		xasprintf(cause, "%s: cannot create: %s", path,
-		    strerror(errno));
-		return (-1);
-	}
+	if ((ok = secretbox_key_file_new(path, &fd, cause)) != 0)
+		return (ok);
 	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL)
 		fatalx("sign: Ed25519 key generation failed");
 	if ((f = fdopen(fd, "w")) == NULL)

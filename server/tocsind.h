@@ -575,7 +575,7 @@ int	 api_valid_email(const char *);
 #define TOCSIN_WEBHOOK_SECRET_PREFIX "whsec_"
 #define TOCSIN_WEBHOOK_SECRET_BYTES 32
 int	 secretbox_init(const char *, char **);
-void	 secretbox_mkdir_parent(const char *);
+int	 secretbox_key_file_new(const char *, int *, char **);
 void	 secretbox_shutdown(void);
 void	 secretbox_set_key(const unsigned char[32]);
 /* A key for another purpose derived from the server key; 0 or -1. */
