@@ -222,6 +222,21 @@ def a_port_in_use_is_a_clear_error():
 
 
 @test
+def a_key_file_that_cannot_be_made_is_a_clear_error():
+    """key_file or webhooks.signing_key where no file can be created: exit
+    1 at start naming the file, nothing served."""
+    for key, over in (("key_file", {"key_file": "/proc/tocsin/server.key"}),
+                      ("webhooks.signing_key",
+                       {"webhooks": {"signing_key":
+                                     "/proc/tocsin/signing.pem"}})):
+        d = Daemon(new_database("nokey"), start=False, **over)
+        p = d.cmd(timeout=30)
+        eq(p.returncode, 1, "exit status with %s unwritable" % key)
+        assert "/proc/tocsin/" in p.stderr and "cannot create" in p.stderr, \
+            "no clear message for %s: %r" % (key, p.stderr)
+
+
+@test
 def sigterm_exits_zero_within_10s():
     db = new_database("sigterm")
     d = Daemon(db)
