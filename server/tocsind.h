@@ -1157,6 +1157,8 @@ json_t		*web_advisory_view(struct web *, json_t *);
 json_t		*web_sector_options(struct web *, json_t *);
 json_t		*web_problem_text(json_t *);
 void		 web_refused_page(struct web *, unsigned, json_t *);
+void		 web_action(struct web *, const char *, const char *,
+		    const char *, unsigned, unsigned);
 
 /* smime.c: S/MIME (OpenSSL CMS): sign detached, encrypt with AES-256. */
 struct smime_rcpt;

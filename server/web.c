@@ -711,6 +711,25 @@ web_problem_text(json_t *answer)
 	return (json_string(d != NULL ? d : "?"));
 }
 
+/*
+ * Run METHOD PATH (no body) as the signed-in user; when it answers OK or
+ * ALSO (0: none), go to the page TO, else show the refusal.
+ */
+void
+web_action(struct web *w, const char *method, const char *path,
+    const char *to, unsigned ok, unsigned also)
+{
+	json_t		*answer = NULL;
+	unsigned	 status;
+
+	status = http_call(w->r, method, path, NULL, NULL, &answer);
+	if (status == ok || (also != 0 && status == also))
+		web_redirect(w, to);
+	else
+		web_refused_page(w, status, answer);
+	json_decref(answer);
+}
+
 /* A REST route refused an action with STATUS and ANSWER: 404 as a page
  * that is not there, anything else as its problem's detail. */
 void

@@ -310,22 +310,14 @@ web_portal_delete(struct req *r, unsigned roles, const char *prefix,
     const char *page)
 {
 	struct web	 w;
-	json_t		*answer = NULL;
 	char		*path;
-	unsigned	 status;
 
 	web_begin(r, &w);
-	if (!web_require(&w, roles) || web_form(&w) != 0)
-		goto out;
-	xasprintf(&path, "%s/%s", prefix, r->params[0]);
-	status = http_call(r, "DELETE", path, NULL, NULL, &answer);
-	free(path);
-	if (status == 204 || status == 200)
-		web_redirect(&w, page);
-	else
-		web_refused_page(&w, status, answer);
-	json_decref(answer);
-out:
+	if (web_require(&w, roles) && web_form(&w) == 0) {
+		xasprintf(&path, "%s/%s", prefix, r->params[0]);
+		web_action(&w, "DELETE", path, page, 204, 200);
+		free(path);
+	}
 	web_end(&w);
 }
 
@@ -517,24 +509,16 @@ static void
 web_portal_hook_test_cb(struct req *r)
 {
 	struct web	 w;
-	json_t		*answer = NULL;
-	char		*path;
-	unsigned	 status;
+	char		*path, *to;
 
 	web_begin(r, &w);
-	if (!web_require(&w, WEB_ORG_ROLES) || web_form(&w) != 0)
-		goto out;
-	xasprintf(&path, "/v1/webhooks/%s/test", r->params[0]);
-	status = http_call(r, "POST", path, NULL, NULL, &answer);
-	free(path);
-	if (status == 202 || status == 200) {
-		xasprintf(&path, "/org/webhooks/%s?tested=1", r->params[0]);
-		web_redirect(&w, path);
+	if (web_require(&w, WEB_ORG_ROLES) && web_form(&w) == 0) {
+		xasprintf(&path, "/v1/webhooks/%s/test", r->params[0]);
+		xasprintf(&to, "/org/webhooks/%s?tested=1", r->params[0]);
+		web_action(&w, "POST", path, to, 202, 200);
 		free(path);
-	} else
-		web_refused_page(&w, status, answer);
-	json_decref(answer);
-out:
+		free(to);
+	}
 	web_end(&w);
 }
 

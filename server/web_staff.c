@@ -413,9 +413,7 @@ static void
 web_staff_revoke_cb(struct req *r)
 {
 	struct web	 w;
-	json_t		*answer = NULL;
-	char		*path;
-	unsigned	 status;
+	char		*path, *to;
 
 	web_begin(r, &w);
 	if (!web_require(&w, WEB_PUBLISHER) || web_form(&w) != 0)
@@ -426,16 +424,12 @@ web_staff_revoke_cb(struct req *r)
 		    "revoke_confirm");
 		goto out;
 	}
+	/* Revoked already (409): the page shows it so. */
 	xasprintf(&path, "/v1/advisories/%s/revoke", r->params[0]);
-	status = http_call(r, "POST", path, NULL, NULL, &answer);
+	xasprintf(&to, "/advisories/%s", r->params[0]);
+	web_action(&w, "POST", path, to, 200, 409);
 	free(path);
-	if (status == 200 || status == 409) {
-		xasprintf(&path, "/advisories/%s", r->params[0]);
-		web_redirect(&w, path);
-		free(path);
-	} else
-		web_refused_page(&w, status, answer);
-	json_decref(answer);
+	free(to);
 out:
 	web_end(&w);
 }

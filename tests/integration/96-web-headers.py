@@ -551,6 +551,23 @@ def refused_forms_show_the_error_and_change_nothing():
     st, r, html = p.post_form("/advisories/TST-1999-0001/revoke",
                               {"confirm": "1"}, "/advisories")
     eq(st, 404, "revoking what is not there")
+    # And done: back to the page, the thing gone or revoked.
+    asset = d.api("POST", "/v1/assets", w["orgadmin"]["token"],
+                  json={"type": "asn", "value": 64999})
+    eq(asset.status, 201, "an asset to delete")
+    st, r, html = a.post_form("/org/assets/%d/delete" % asset.body["id"], {},
+                              "/org/assets")
+    eq((st, r.getheader("Location")), (303, "/org/assets"), "asset deleted")
+    eq(d.db.scalar("SELECT count(*) FROM assets WHERE id = %d"
+                   % asset.body["id"]), "0", "the deleted asset")
+    adv = d.publish(w["pub"]["token"], tlp="GREEN", title="to revoke")
+    for what in ("revoked", "revoked again (409: shown as it is)"):
+        st, r, html = p.post_form("/advisories/%s/revoke" % adv["id"],
+                                  {"confirm": "1"}, "/advisories")
+        eq((st, r.getheader("Location")),
+           (303, "/advisories/" + adv["id"]), what)
+    eq(d.api("GET", "/v1/advisories/" + adv["id"],
+             w["pub"]["token"]).body["status"], "revoked", "status")
 
 
 @test
