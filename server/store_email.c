@@ -304,10 +304,8 @@ store_email_plan_contacts(PGconn *db, const struct outbox_scope *s,
 	struct store_email_addr	 key;
 	struct principal	 p;
 	PGresult		*res;
-	enum org_kind		 kind;
 	const char		*params[1];
-	char			**sectors, *orgs;
-	size_t			 nsectors;
+	char			*orgs;
 	int64_t			 id;
 	int			 rows, i, any = 0;
 
@@ -330,12 +328,9 @@ store_email_plan_contacts(PGconn *db, const struct outbox_scope *s,
 	rows = PQntuples(res);
 	for (i = 0; i < rows; i++) {
 		id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		if (kind_parse(PQgetvalue(res, i, 1), &kind) != 0 ||
-		    pg_parse_text_array(PQgetvalue(res, i, 2), &sectors,
-		    &nsectors) != 0)
+		if (store_webhooks_org_principal(&p, id, PQgetvalue(res, i, 1),
+		    1, PQgetvalue(res, i, 2)) != 0)
 			continue;
-		store_webhooks_org_principal(&p, id, kind, 1, sectors,
-		    nsectors);
 		if (store_outbox_scope_wants(s, &p, 1, NULL, 0)) {
 			key.org = id;
 			key.email = PQgetvalue(res, i, 3);
@@ -345,7 +340,7 @@ store_email_plan_contacts(PGconn *db, const struct outbox_scope *s,
 				r.channel = "email";
 				r.organisation_id = id;
 				r.to_contact = 1;
-				r.priority = kind_priority(kind);
+				r.priority = kind_priority(p.org_kind);
 				store_outbox_plan_add(plan, &r);
 			}
 		}
@@ -531,9 +526,6 @@ store_email_rcpt_contacts(PGconn *db, const char *ids, struct email_rcpt **v,
 	struct email_rcpt	*r;
 	PGresult		*res;
 	const char		*params[1];
-	enum org_kind		 kind;
-	char			**sectors;
-	size_t			 nsectors;
 	int64_t			 id;
 	int			 rows, i, active;
 
@@ -545,16 +537,14 @@ store_email_rcpt_contacts(PGconn *db, const char *ids, struct email_rcpt **v,
 	rows = PQntuples(res);
 	for (i = 0; i < rows; i++) {
 		id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		if (kind_parse(PQgetvalue(res, i, 1), &kind) != 0 ||
-		    pg_parse_text_array(PQgetvalue(res, i, 3), &sectors,
-		    &nsectors) != 0)
-			continue;
 		active = PQgetvalue(res, i, 2)[0] == 't';
 		*v = xrealloc(*v, (*n + 1) * sizeof **v);
-		r = &(*v)[(*n)++];
+		r = &(*v)[*n];
 		memset(r, 0, sizeof *r);
-		store_webhooks_org_principal(&r->p, id, kind, active, sectors,
-		    nsectors);
+		if (store_webhooks_org_principal(&r->p, id, PQgetvalue(res, i,
+		    1), active, PQgetvalue(res, i, 3)) != 0)
+			continue;
+		(*n)++;
 		r->org_id = id;
 		r->active = active;
 		if (!PQgetisnull(res, i, 4) && *PQgetvalue(res, i, 4) != '\0')

@@ -300,10 +300,9 @@ store_outbox_plan_webhooks(PGconn *db, const struct outbox_scope *scope,
 	struct outbox_recipient		 r;
 	struct principal		 p;
 	PGresult			*res;
-	enum org_kind			 kind;
-	char				**sectors, *orgs;
+	char				*orgs;
 	const char			*params[1];
-	size_t				 nsectors, i, j;
+	size_t				 i, j;
 	int				 rows, rc = -1, any = 0;
 
 	/* Nothing but RED (or unreadable): no webhook may have it. */
@@ -341,12 +340,9 @@ store_outbox_plan_webhooks(PGconn *db, const struct outbox_scope *scope,
 		goto out;
 
 	for (i = 0; i < (size_t)rows; i++) {
-		if (kind_parse(PQgetvalue(res, i, 3), &kind) != 0 ||
-		    pg_parse_text_array(PQgetvalue(res, i, 4), &sectors,
-		    &nsectors) != 0)
+		if (store_webhooks_org_principal(&p, hooks[i].org,
+		    PQgetvalue(res, i, 3), 1, PQgetvalue(res, i, 4)) != 0)
 			continue;
-		store_webhooks_org_principal(&p, hooks[i].org, kind, 1,
-		    sectors, nsectors);
 		if (store_outbox_scope_wants(scope, &p,
 		    PQgetvalue(res, i, 2)[0] == 't', hooks[i].filters,
 		    hooks[i].n)) {
@@ -354,7 +350,7 @@ store_outbox_plan_webhooks(PGconn *db, const struct outbox_scope *scope,
 			r.channel = "webhook";
 			r.organisation_id = hooks[i].org;
 			r.webhook_id = hooks[i].id;
-			r.priority = kind_priority(kind);
+			r.priority = kind_priority(p.org_kind);
 			store_outbox_plan_add(plan, &r);
 		}
 		principal_clear(&p);

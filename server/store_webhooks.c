@@ -323,23 +323,28 @@ store_webhooks_rotate(PGconn *db, int64_t id, const char *secret, int grace_s,
 }
 
 /*
- * Fill P as the organisation itself receiving (webhooks, its security
- * contact): a member with no person behind it, so tlp_may_see() opens
- * CLEAR, GREEN and the AMBER items whose audience holds the organisation,
- * and never RED (no user id can be named). SECTORS is taken over.
+ * Fill P as the organisation ORG itself receiving (webhooks, its security
+ * contact) from its row's KIND and SECTORS (a PostgreSQL text array): a
+ * member with no person behind it, so tlp_may_see() opens CLEAR, GREEN
+ * and the AMBER items whose audience holds the organisation, and never
+ * RED (no user id can be named). 0, or -1 for a row that cannot be read.
  */
-void
+int
 store_webhooks_org_principal(struct principal *p, int64_t org,
-    enum org_kind kind, int active, char **sectors, size_t n_sectors)
+    const char *kind, int active, const char *sectors)
 {
+	enum org_kind	 k;
+
 	memset(p, 0, sizeof *p);
+	if (kind_parse(kind, &k) != 0 || pg_parse_text_array(sectors,
+	    &p->org_sectors, &p->n_org_sectors) != 0)
+		return (-1);
 	p->user_id = TOCSIN_PRINCIPAL_ORGANISATION;
 	p->org_id = org;
 	p->role = ROLE_MEMBER;
-	p->org_kind = kind;
+	p->org_kind = k;
 	p->org_active = active;
-	p->org_sectors = sectors;
-	p->n_org_sectors = n_sectors;
+	return (0);
 }
 
 /* Free what a target holds, wiping its secrets. */
@@ -368,9 +373,6 @@ store_webhooks_targets(PGconn *db, const int64_t *ids, size_t n,
 	const char		*params[1];
 	char			*arr;
 	struct webhook_target	*t;
-	enum org_kind		 kind;
-	char			**sectors;
-	size_t			 nsectors;
 	int			 i, rows;
 
 	*out = NULL;
@@ -393,9 +395,9 @@ store_webhooks_targets(PGconn *db, const int64_t *ids, size_t n,
 		*out = xcalloc(rows, sizeof **out);
 	for (i = 0; i < rows; i++) {
 		t = &(*out)[*nout];
-		if (kind_parse(PQgetvalue(res, i, 8), &kind) != 0 ||
-		    pg_parse_text_array(PQgetvalue(res, i, 9), &sectors,
-		    &nsectors) != 0) {
+		if (store_webhooks_org_principal(&t->org, strtoll(PQgetvalue(res,
+		    i, 1), NULL, 10), PQgetvalue(res, i, 8),
+		    PQgetvalue(res, i, 10)[0] == 't', PQgetvalue(res, i, 9)) != 0) {
 			log_warn("webhook %s: organisation row unreadable",
 			    PQgetvalue(res, i, 0));
 			continue;
@@ -413,8 +415,6 @@ store_webhooks_targets(PGconn *db, const int64_t *ids, size_t n,
 		if (!PQgetisnull(res, i, 7))
 			t->splunk_token = secretbox_open_pg(
 			    STORE_WEBHOOKS_TOKEN, PQgetvalue(res, i, 7));
-		store_webhooks_org_principal(&t->org, t->organisation_id, kind,
-		    PQgetvalue(res, i, 10)[0] == 't', sectors, nsectors);
 		(*nout)++;
 	}
 	PQclear(res);

@@ -668,8 +668,8 @@ json_t	*store_webhooks_json(const struct webhook *);
 void	 store_webhooks_clear(struct webhook *);
 /* The organisation as a recipient (webhooks, its security contact). */
 #define TOCSIN_PRINCIPAL_ORGANISATION	(-1)	/* user_id: no person */
-void	 store_webhooks_org_principal(struct principal *, int64_t,
-	    enum org_kind, int, char **, size_t);
+int	 store_webhooks_org_principal(struct principal *, int64_t,
+	    const char *, int, const char *);
 
 /* store_outbox.c: the delivery outbox that webhooks and e-mail share. */
 #define TOCSIN_NOTIFY_OUTBOX	"tocsin_outbox"

@@ -216,10 +216,23 @@ test_ssrf(void)
 static void
 test_org(struct principal *p, int64_t id)
 {
-	char	**sectors = xcalloc(1, sizeof *sectors);
+	CHECK(store_webhooks_org_principal(p, id, "essential", 1,
+	    "{energy}") == 0);
+	CHECK(p->user_id == TOCSIN_PRINCIPAL_ORGANISATION &&
+	    p->org_kind == KIND_ESSENTIAL && p->n_org_sectors == 1 &&
+	    strcmp(p->org_sectors[0], "energy") == 0);
+}
 
-	sectors[0] = xstrdup("energy");
-	store_webhooks_org_principal(p, id, KIND_ESSENTIAL, 1, sectors, 1);
+/* A row that cannot be read makes no principal. */
+static void
+test_org_unreadable(void)
+{
+	struct principal	p;
+
+	CHECK(store_webhooks_org_principal(&p, 1, "galactic", 1, "{}") ==
+	    -1);
+	CHECK(store_webhooks_org_principal(&p, 1, "essential", 1,
+	    "not an array") == -1);
 }
 
 static int
@@ -368,6 +381,7 @@ main(void)
 	test_v1a();
 	test_ssrf();
 	test_tlp_planning();
+	test_org_unreadable();
 	test_retry_delay();
 	test_render();
 	secretbox_shutdown();
