@@ -53,7 +53,8 @@
 #define STREAM_CLOSE_AUTH	4401	/* API.md: authentication refused */
 #define STREAM_CLOSE_AGAIN	1013	/* RFC 6455 registry: try again later */
 #define STREAM_CLOSE_GRACE_S	5	/* a closing peer that never reads */
-#define STREAM_WRITES_PER_TURN	16	/* messages per writeable callback */
+#define STREAM_WRITES_PER_TURN	16	/* writes per writeable callback */
+#define STREAM_BATCH_BYTES	65536	/* frames gathered into one write */
 #define STREAM_TICK_US		(10 * LWS_USEC_PER_SEC) /* safety net only */
 #define STREAM_STOP_TICK_US	(50 * LWS_US_PER_MS)
 #define STREAM_STOP_GRACE_US	(3 * LWS_USEC_PER_SEC)
@@ -165,6 +166,7 @@ static struct {
 	lws_usec_t		 ping_us;	/* silence before a ping */
 	lws_usec_t		 grace_us;	/* from the ping to hanging up */
 	size_t			 q_limit;
+	unsigned char		*batch;		/* LWS_PRE + STREAM_BATCH_BYTES */
 
 	struct stream_event	**ring;		/* recent events, by id */
 	size_t			 ring_cap;
@@ -1419,11 +1421,68 @@ stream_receive(struct lws *wsi, struct stream_conn *c, const void *in,
 		stream_message(c);
 }
 
+/*
+ * Send the message at the head of the queue and those after it that fit
+ * with it in STREAM_BATCH_BYTES: one message as lws frames it, several as
+ * their frames side by side in one raw write (LWS_WRITE_HTTP is sent as
+ * is on a WebSocket connection), so a backlog costs one send() per batch
+ * rather than one per message. lws keeps what the kernel did not take and
+ * sends it before calling us again. 0, or -1 to close.
+ */
+static int
+stream_write_batch(struct lws *wsi, struct stream_conn *c)
+{
+	struct stream_event	*ev, *done[STREAM_BATCH_BYTES / 64];
+	unsigned char		*p;
+	size_t			 i, n, len, total;
+	int			 w;
+
+	n = 0;
+	total = 0;
+	while (n < c->q_len && n < sizeof done / sizeof done[0]) {
+		ev = c->q[(c->q_first + n) % c->q_cap];
+		len = ev->len + WSFRAME_HEADER_MAX;
+		if (n > 0 && total + len > STREAM_BATCH_BYTES)
+			break;
+		total += len;
+		n++;
+	}
+	if (n == 1) {
+		ev = c->q[c->q_first];
+		total = ev->len;
+		/* The headroom is rewritten identically by each write. */
+		w = lws_write(wsi, ev->buf + LWS_PRE, total, LWS_WRITE_TEXT);
+	} else {
+		p = st.batch + LWS_PRE;
+		for (i = 0; i < n; i++) {
+			ev = c->q[(c->q_first + i) % c->q_cap];
+			p += wsframe_text_header(p, ev->len);
+			memcpy(p, ev->buf + LWS_PRE, ev->len);
+			p += ev->len;
+		}
+		total = p - (st.batch + LWS_PRE);
+		w = lws_write(wsi, st.batch + LWS_PRE, total, LWS_WRITE_HTTP);
+	}
+	for (i = 0; i < n; i++) {
+		done[i] = c->q[c->q_first];
+		c->q_first = (c->q_first + 1) % c->q_cap;
+		c->q_len--;
+		c->q_bytes -= done[i]->len;
+	}
+	for (i = 0; i < n; i++) {
+		ev = done[i];
+		if (w == (int)total && ev->created_us != 0 &&
+		    c->state == STREAM_LIVE)	/* live pushes, not replays */
+			metrics_latency_since(METRICS_WS, ev->created_us);
+		stream_event_unref(ev);
+	}
+	return (w < (int)total ? -1 : 0);
+}
+
 static int
 stream_writeable(struct lws *wsi, struct stream_conn *c)
 {
 	unsigned char		 ping[LWS_PRE + sizeof STREAM_PING_PAYLOAD];
-	struct stream_event	*ev;
 	size_t			 len;
 	int			 n, k;
 
@@ -1435,9 +1494,9 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 		return (-1);
 	}
 	/*
-	 * Each message is one whole frame, and lws sends the rest of a
-	 * partly sent one before calling us again: a ping written here
-	 * falls between messages. The queue goes on next time.
+	 * Each write is of whole frames, and lws sends the rest of a partly
+	 * sent one before calling us again: a ping written here falls
+	 * between messages. The queue goes on next time.
 	 */
 	if (c->ping_due) {
 		c->ping_due = 0;
@@ -1451,26 +1510,14 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 		return (0);
 	}
 	/*
-	 * Several messages while the socket takes them (a burst costs one
+	 * Several writes while the socket takes them (a burst costs one
 	 * poll turn per STREAM_WRITES_PER_TURN, not per message); a write
-	 * the kernel took only in part leaves the pipe choked, and lws
-	 * sends the rest before calling us again.
+	 * the kernel took only in part leaves the pipe choked.
 	 */
 	for (k = 0; k < STREAM_WRITES_PER_TURN && c->q_len > 0; k++) {
 		if (k > 0 && lws_send_pipe_choked(wsi))
 			break;
-		ev = c->q[c->q_first];
-		c->q_first = (c->q_first + 1) % c->q_cap;
-		c->q_len--;
-		len = ev->len;
-		c->q_bytes -= len;
-		/* The headroom is rewritten identically by each write. */
-		n = lws_write(wsi, ev->buf + LWS_PRE, len, LWS_WRITE_TEXT);
-		if (n == (int)len && ev->created_us != 0 &&
-		    c->state == STREAM_LIVE)	/* live pushes, not replays */
-			metrics_latency_since(METRICS_WS, ev->created_us);
-		stream_event_unref(ev);
-		if (n < (int)len)
+		if (stream_write_batch(wsi, c) != 0)
 			return (-1);
 	}
 	if (c->state == STREAM_REPLAY)
@@ -1600,6 +1647,8 @@ stream_free_all(void)
 	st.ring = NULL;
 	st.ring_len = st.ring_first = st.ring_bytes = 0;
 	metrics_stream_ring(0, 0);
+	free(st.batch);
+	st.batch = NULL;
 }
 
 static void *
@@ -1648,6 +1697,7 @@ stream_listen(const struct config *cfg)
 	atomic_store(&st.stopping, 0);
 	st.ring_cap = cfg->stream_ring_events;
 	st.ring = xcalloc(st.ring_cap, sizeof *st.ring);
+	st.batch = xmalloc(LWS_PRE + STREAM_BATCH_BYTES);
 	st.ring_first = st.ring_len = st.ring_bytes = 0;
 	metrics_stream_ring(0, 0);
 	st.last = st.floor = 0;
@@ -1677,6 +1727,9 @@ stream_listen(const struct config *cfg)
 	info.iface = iface[0] != '\0' ? iface : NULL;
 	info.protocols = stream_protocols;
 	info.retry_and_idle_policy = &stream_no_validity;
+	/* HTTP/1.1 only: a stream carried over HTTP/2 (RFC 8441) would
+	 * frame differently from what stream_write_batch() writes. */
+	info.alpn = "http/1.1";
 	info.gid = -1;
 	info.uid = -1;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
@@ -1733,7 +1786,7 @@ fail:
 		lws_context_destroy(st.ctx);
 		st.ctx = NULL;
 		pthread_mutex_unlock(&st.ctx_lock);
-	}
+		}
 	stream_free_all();
 	return (-1);
 }
@@ -1747,7 +1800,7 @@ stream_stop(void)
 			st.destroying = 1;
 			lws_context_destroy(st.ctx);
 			st.ctx = NULL;
-			stream_free_all();
+					stream_free_all();
 		}
 		return;
 	}

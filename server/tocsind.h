@@ -314,6 +314,10 @@ extern const struct route api_deliveries_routes[];
 extern const struct route api_assets_routes[];
 extern const struct route api_warnings_routes[];
 
+/* wsframe.c: a server's text frame header, for several frames in one write. */
+#define WSFRAME_HEADER_MAX	10
+size_t		 wsframe_text_header(unsigned char *, uint64_t);
+
 /* stream.c: the WebSocket listener (libwebsockets, its own thread). */
 /* Bind (before privileges are dropped); stream_start() calls it if not. */
 int		 stream_listen(const struct config *);
