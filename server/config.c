@@ -266,6 +266,10 @@ static const struct config_key config_keys[] = {
 	  .off = CF(stream_ring_events), .min = 16, .max = 1000000,
 	  .def = "4096",
 	  .help = "recent events kept in memory for resuming clients" },
+	{ .path = "stream.threads", .type = CONFIG_INT,
+	  .off = CF(stream_threads), .min = 0, .max = 64, .def = "0",
+	  .help = "threads serving stream connections; 0: one per CPU "
+	  "(at most 16)" },
 	{ .path = "stream.auth_timeout_s", .type = CONFIG_INT,
 	  .off = CF(ws_auth_timeout_s), .min = 1, .max = 60, .def = "5",
 	  .help = "seconds a browser has to send its auth message" },

@@ -22,24 +22,25 @@
  * validity timers: lws 4.1 keeps a thread's timers in one sorted list and
  * inserts by walking it, so re-arming one timer per connection at every
  * ping and pong costs O(n) each, and at 10,000 connections took most of the
- * thread. st.conns is kept in the order connections were last heard from,
+ * thread. sh->conns is kept in the order connections were last heard from,
  * so the timer looks only at those silent for ping_interval_s.
  */
 #include "config.h"
 
+#include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -55,6 +56,7 @@
 #define STREAM_CLOSE_GRACE_S	5	/* a closing peer that never reads */
 #define STREAM_WRITES_PER_TURN	16	/* writes per writeable callback */
 #define STREAM_BATCH_BYTES	65536	/* frames gathered into one write */
+#define STREAM_THREADS_AUTO_MAX	16	/* stream.threads 0: one per CPU */
 #define STREAM_TICK_US		(10 * LWS_USEC_PER_SEC) /* safety net only */
 #define STREAM_STOP_TICK_US	(50 * LWS_US_PER_MS)
 #define STREAM_STOP_GRACE_US	(3 * LWS_USEC_PER_SEC)
@@ -73,7 +75,7 @@ struct stream_scope {
 struct stream_event {
 	int64_t			 id;	/* 0: a control message */
 	int64_t			 created_us;	/* wall clock; 0: unknown */
-	unsigned		 refs;
+	atomic_uint		 refs;		/* shards share events */
 	size_t			 len;
 	size_t			 bytes;	/* memory held, estimated */
 	json_t			*scope_json;
@@ -134,7 +136,7 @@ struct stream_conn {
 	lws_usec_t		 ping_at;	/* pinged, no answer; 0: none */
 	int			 ping_due;	/* ping at next writeable */
 
-	TAILQ_ENTRY(stream_conn) entry;		/* st.conns or st.reap */
+	TAILQ_ENTRY(stream_conn) entry;		/* sh->conns or sh->reap */
 	TAILQ_ENTRY(stream_conn) uentry;	/* user->conns */
 };
 
@@ -147,13 +149,23 @@ struct stream_pss {
 	char			 token[STREAM_MAX_TOKEN];
 };
 
-static struct {
+/*
+ * A shard: one libwebsockets context served by its own thread, with its
+ * connections, users and ring. The acceptor hands each new connection to
+ * one shard, in turn; every shard receives every event (streamdb.c).
+ */
+struct stream_shard {
+	size_t			 index;
 	const struct config	*cfg;
 	struct lws_context	*ctx;
-	pthread_mutex_t		 ctx_lock;	/* ctx against wake-ups */
+	struct lws_vhost	*vhost;
+	pthread_mutex_t		 ctx_lock;	/* ctx, inbox against others */
 	pthread_t		 thread;
-	int			 running;
+	int			 started;
 	atomic_int		 stopping;	/* set by stream_stop() */
+	int			*inbox;		/* accepted sockets to adopt */
+	size_t			 inbox_len;
+	size_t			 inbox_cap;
 
 	/* The stream thread's own from here on. */
 	int			 closing;	/* 1001 sent to everyone */
@@ -182,9 +194,22 @@ static struct {
 	size_t			 nconns;
 	TAILQ_HEAD(, stream_user) users;
 	struct stream_user	*buckets[STREAM_USER_BUCKETS];
-} st = {
-	.ctx_lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+static struct {
+	struct stream_shard	*shards;
+	size_t			 nshards;
+	int			 listen_fd;
+	int			 stop_fd;	/* eventfd: the acceptor stops */
+	pthread_t		 acceptor;
+	int			 running;
+	size_t			 next;		/* the acceptor's next shard */
+} stream = {
+	.listen_fd = -1,
+	.stop_fd = -1,
+};
+/* The shard whose thread this is (or that the main thread works on). */
+static __thread struct stream_shard *sh;
 
 static int	stream_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
@@ -206,6 +231,15 @@ static const lws_retry_bo_t stream_no_validity = {
 };
 
 static void	stream_replay_step(struct stream_conn *);
+static void	stream_adopt(void);
+
+/* A job for streamdb, whose result comes back to this shard. */
+static void
+stream_submit(struct streamdb_msg *m)
+{
+	m->shard = sh->index;
+	streamdb_submit(m);
+}
 
 /* ---- Events. ---- */
 
@@ -363,7 +397,7 @@ stream_event_new(int64_t id, const char *type, const char *tlp,
 	free(qtype);
 	free(qtlp);
 	ev->id = id;
-	ev->refs = 1;
+	atomic_init(&ev->refs, 1);
 	ev->len = len;
 
 	js = json_loads(scope, 0, NULL);
@@ -408,15 +442,15 @@ stream_event_control(json_t *msg)
 	ev = xcalloc(1, sizeof *ev + LWS_PRE + len + 1);
 	json_dumpb(msg, (char *)ev->buf + LWS_PRE, len, JSON_COMPACT);
 	json_decref(msg);
-	ev->refs = 1;
+	atomic_init(&ev->refs, 1);
 	ev->len = len;
 	return (ev);
 }
 
-static void
+void
 stream_event_ref(struct stream_event *ev)
 {
-	ev->refs++;
+	atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
 }
 
 /* Drop a reference; the last one frees the event. */
@@ -425,7 +459,8 @@ stream_event_unref(struct stream_event *ev)
 {
 	size_t	i;
 
-	if (ev == NULL || --ev->refs != 0)
+	if (ev == NULL || atomic_fetch_sub_explicit(&ev->refs, 1,
+	    memory_order_acq_rel) != 1)
 		return;
 	for (i = 0; i < ev->n_scope; i++) {
 		audience_clear(&ev->scope[i].aud);
@@ -467,14 +502,14 @@ stream_event_wanted(const struct stream_event *ev, const struct principal *p,
 static struct stream_event *
 stream_ring_at(size_t i)
 {
-	return (st.ring[(st.ring_first + i) % st.ring_cap]);
+	return (sh->ring[(sh->ring_first + i) % sh->ring_cap]);
 }
 
 /* The index of the first event after ID. */
 static size_t
 stream_ring_after(int64_t id)
 {
-	size_t	lo = 0, hi = st.ring_len, mid;
+	size_t	lo = 0, hi = sh->ring_len, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -491,19 +526,20 @@ stream_ring_append(struct stream_event *ev)
 {
 	struct stream_event	*old;
 
-	if (st.ring_len == st.ring_cap) {
+	if (sh->ring_len == sh->ring_cap) {
 		old = stream_ring_at(0);
-		st.floor = old->id;
-		st.ring_bytes -= old->bytes;
+		sh->floor = old->id;
+		sh->ring_bytes -= old->bytes;
 		stream_event_unref(old);
-		st.ring_first = (st.ring_first + 1) % st.ring_cap;
-		st.ring_len--;
+		sh->ring_first = (sh->ring_first + 1) % sh->ring_cap;
+		sh->ring_len--;
 	}
 	stream_event_ref(ev);
-	st.ring[(st.ring_first + st.ring_len) % st.ring_cap] = ev;
-	st.ring_len++;
-	st.ring_bytes += ev->bytes;
-	metrics_stream_ring(st.ring_len, st.ring_bytes);
+	sh->ring[(sh->ring_first + sh->ring_len) % sh->ring_cap] = ev;
+	sh->ring_len++;
+	sh->ring_bytes += ev->bytes;
+	if (sh->index == 0)	/* every shard's ring holds the same events */
+		metrics_stream_ring(sh->ring_len, sh->ring_bytes);
 }
 
 /* ---- Users. ---- */
@@ -513,7 +549,7 @@ stream_user_find(int64_t id)
 {
 	struct stream_user	*u;
 
-	u = st.buckets[(uint64_t)id % STREAM_USER_BUCKETS];
+	u = sh->buckets[(uint64_t)id % STREAM_USER_BUCKETS];
 	for (; u != NULL; u = u->hnext) {
 		if (u->id == id)
 			return (u);
@@ -562,10 +598,10 @@ stream_user_get(int64_t id)
 	u = xcalloc(1, sizeof *u);
 	u->id = id;
 	TAILQ_INIT(&u->conns);
-	b = &st.buckets[(uint64_t)id % STREAM_USER_BUCKETS];
+	b = &sh->buckets[(uint64_t)id % STREAM_USER_BUCKETS];
 	u->hnext = *b;
 	*b = u;
-	TAILQ_INSERT_TAIL(&st.users, u, entry);
+	TAILQ_INSERT_TAIL(&sh->users, u, entry);
 	return (u);
 }
 
@@ -574,11 +610,11 @@ stream_user_free(struct stream_user *u)
 {
 	struct stream_user	**b;
 
-	for (b = &st.buckets[(uint64_t)u->id % STREAM_USER_BUCKETS];
+	for (b = &sh->buckets[(uint64_t)u->id % STREAM_USER_BUCKETS];
 	    *b != u; b = &(*b)->hnext)
 		;
 	*b = u->hnext;
-	TAILQ_REMOVE(&st.users, u, entry);
+	TAILQ_REMOVE(&sh->users, u, entry);
 	stream_user_clear(u);
 	free(u);
 }
@@ -609,7 +645,7 @@ stream_user_reload(struct stream_user *u)
 	m = streamdb_msg_new(STREAMDB_RELOAD);
 	m->id = u->id;
 	u->reload_pending = 1;
-	streamdb_submit(m);
+	stream_submit(m);
 }
 
 /* ---- Connections. ---- */
@@ -639,7 +675,7 @@ stream_conn_unref(struct stream_conn *c)
 
 /*
  * The peer sent a frame or a pong: it is alive, whatever ping was due or
- * unanswered. To the tail of st.conns, which stays in order of last_rx.
+ * unanswered. To the tail of sh->conns, which stays in order of last_rx.
  */
 static void
 stream_conn_heard(struct stream_conn *c)
@@ -647,8 +683,8 @@ stream_conn_heard(struct stream_conn *c)
 	c->last_rx = lws_now_usecs();
 	c->ping_at = 0;
 	c->ping_due = 0;
-	TAILQ_REMOVE(&st.conns, c, entry);
-	TAILQ_INSERT_TAIL(&st.conns, c, entry);
+	TAILQ_REMOVE(&sh->conns, c, entry);
+	TAILQ_INSERT_TAIL(&sh->conns, c, entry);
 }
 
 /* Close now, dropping what is queued: slow reader, shutdown. */
@@ -678,7 +714,7 @@ stream_conn_push(struct stream_conn *c, struct stream_event *ev, int enforce)
 
 	if (c->wsi == NULL || c->close_code != 0 || c->close_after != 0)
 		return (-1);
-	if (enforce && c->q_len != 0 && c->q_bytes + ev->len > st.q_limit) {
+	if (enforce && c->q_len != 0 && c->q_bytes + ev->len > sh->q_limit) {
 		log_debug("stream: user %" PRId64 ": slow reader closed",
 		    c->user != NULL ? c->user->id : 0);
 		stream_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
@@ -756,10 +792,10 @@ stream_replay_request(struct stream_conn *c)
 	m->conn = c;
 	m->gen = c->replay_gen;
 	m->id = c->cursor;
-	m->max_bytes = st.q_limit / 2;
+	m->max_bytes = sh->q_limit / 2;
 	c->refs++;
 	c->replay_wait = 1;
-	streamdb_submit(m);
+	stream_submit(m);
 }
 
 /* Replay from SINCE: what is queued is dropped, as the client asked. */
@@ -789,26 +825,26 @@ stream_replay_step(struct stream_conn *c)
 
 	while (c->wsi != NULL && c->state == STREAM_REPLAY &&
 	    !c->replay_wait && c->close_code == 0 && c->close_after == 0 &&
-	    c->q_bytes < st.q_limit / 2) {
-		if (c->cursor >= st.last) {
+	    c->q_bytes < sh->q_limit / 2) {
+		if (c->cursor >= sh->last) {
 			stream_conn_ready(c);
 			return;
 		}
-		if (c->cursor < st.floor) {
-			if (!st.closing)
+		if (c->cursor < sh->floor) {
+			if (!sh->closing)
 				stream_replay_request(c);
 			return;
 		}
-		for (i = stream_ring_after(c->cursor); i < st.ring_len &&
-		    c->q_bytes < st.q_limit / 2; i++) {
+		for (i = stream_ring_after(c->cursor); i < sh->ring_len &&
+		    c->q_bytes < sh->q_limit / 2; i++) {
 			ev = stream_ring_at(i);
 			if (stream_user_wants(c->user, ev))
 				stream_conn_push(c, ev, 0);
 			c->cursor = ev->id;
 		}
 		/* Events that could not be built are in no ring. */
-		if (i == st.ring_len && c->cursor < st.last)
-			c->cursor = st.last;
+		if (i == sh->ring_len && c->cursor < sh->last)
+			c->cursor = sh->last;
 	}
 }
 
@@ -822,7 +858,7 @@ stream_auth_submit(struct stream_conn *c, const char *token)
 	m->conn = c;
 	c->refs++;
 	c->auth_pending = 1;
-	streamdb_submit(m);
+	stream_submit(m);
 }
 
 /* The closed connection leaves every list but the reap list; it is freed
@@ -834,12 +870,12 @@ stream_conn_closed(struct stream_conn *c)
 {
 	c->wsi = NULL;
 	stream_conn_drop_queue(c);
-	TAILQ_REMOVE(&st.conns, c, entry);
-	st.nconns--;
+	TAILQ_REMOVE(&sh->conns, c, entry);
+	sh->nconns--;
 	metrics_ws_connections(-1);
-	TAILQ_INSERT_TAIL(&st.reap, c, entry);
-	if (!st.destroying)
-		lws_sul_schedule(st.ctx, 0, &st.sul_reap, stream_reap_cb, 1);
+	TAILQ_INSERT_TAIL(&sh->reap, c, entry);
+	if (!sh->destroying)
+		lws_sul_schedule(sh->ctx, 0, &sh->sul_reap, stream_reap_cb, 1);
 }
 
 static void
@@ -848,8 +884,8 @@ stream_reap(void)
 	struct stream_conn	*c;
 	struct stream_user	*u;
 
-	while ((c = TAILQ_FIRST(&st.reap)) != NULL) {
-		TAILQ_REMOVE(&st.reap, c, entry);
+	while ((c = TAILQ_FIRST(&sh->reap)) != NULL) {
+		TAILQ_REMOVE(&sh->reap, c, entry);
 		if ((u = c->user) != NULL) {
 			TAILQ_REMOVE(&u->conns, c, uentry);
 			c->user = NULL;
@@ -871,8 +907,8 @@ stream_reap_cb(lws_sorted_usec_list_t *sul)
 static void
 stream_on_head(struct streamdb_msg *m)
 {
-	st.last = st.floor = m->id;
-	st.head_known = 1;
+	sh->last = sh->floor = m->id;
+	sh->head_known = 1;
 }
 
 /* A new event: into the ring, and to every LIVE connection that wants it. */
@@ -883,11 +919,11 @@ stream_live(struct stream_event *ev)
 	struct stream_conn	*c;
 	int			 wanted;
 
-	if (ev->id <= st.last)
+	if (ev->id <= sh->last)
 		return;
 	stream_ring_append(ev);
-	st.last = ev->id;
-	TAILQ_FOREACH(u, &st.users, entry) {
+	sh->last = ev->id;
+	TAILQ_FOREACH(u, &sh->users, entry) {
 		wanted = -1;
 		TAILQ_FOREACH(c, &u->conns, uentry) {
 			if (c->state != STREAM_LIVE || c->cursor >= ev->id ||
@@ -910,8 +946,8 @@ stream_on_events(struct streamdb_msg *m)
 
 	for (i = 0; i < m->n_events; i++)
 		stream_live(m->events[i]);
-	if (m->last_id > st.last)
-		st.last = m->last_id;
+	if (m->last_id > sh->last)
+		sh->last = m->last_id;
 }
 
 static void
@@ -929,7 +965,7 @@ stream_on_auth(struct streamdb_msg *m)
 		    "invalid or revoked token");
 		return;
 	}
-	if (m->status != 0 || !st.head_known) {
+	if (m->status != 0 || !sh->head_known) {
 		stream_conn_fail(c, 503, STREAM_CLOSE_AGAIN,
 		    "database unavailable; try again later");
 		return;
@@ -945,7 +981,7 @@ stream_on_auth(struct streamdb_msg *m)
 	if (c->has_since)
 		stream_replay_start(c, c->since);
 	else {
-		c->cursor = st.last;
+		c->cursor = sh->last;
 		stream_conn_ready(c);
 	}
 }
@@ -988,10 +1024,10 @@ stream_on_replay(struct streamdb_msg *m)
 	/*
 	 * No row after the cursor: every event this thread knows of was
 	 * loaded by streamdb before this query ran, so none is left below
-	 * st.last (results come back in order).
+	 * sh->last (results come back in order).
 	 */
-	if (m->last_id == 0 && c->cursor < st.last)
-		c->cursor = st.last;
+	if (m->last_id == 0 && c->cursor < sh->last)
+		c->cursor = sh->last;
 	stream_replay_step(c);
 }
 
@@ -1050,7 +1086,7 @@ stream_on_notice(struct streamdb_msg *m)
 			stream_user_reload(u);
 		return;
 	}
-	TAILQ_FOREACH(u, &st.users, entry) {
+	TAILQ_FOREACH(u, &sh->users, entry) {
 		if (m->notice == '*' || u->principal->org_id == m->id)
 			stream_user_reload(u);
 	}
@@ -1093,7 +1129,7 @@ stream_drain(void)
 {
 	struct streamdb_msg	*m, *next;
 
-	while ((m = streamdb_take()) != NULL) {
+	while ((m = streamdb_take(sh->index)) != NULL) {
 		for (; m != NULL; m = next) {
 			next = m->next;
 			stream_handle(m);
@@ -1110,12 +1146,12 @@ stream_begin_close(void)
 {
 	struct stream_conn	*c;
 
-	st.closing = 1;
-	st.close_deadline = lws_now_usecs() + STREAM_STOP_GRACE_US;
-	TAILQ_FOREACH(c, &st.conns, entry)
+	sh->closing = 1;
+	sh->close_deadline = lws_now_usecs() + STREAM_STOP_GRACE_US;
+	TAILQ_FOREACH(c, &sh->conns, entry)
 		stream_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
 		    "server shutting down");
-	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
+	lws_sul_schedule(sh->ctx, 0, &sh->sul_tick, stream_tick_cb,
 	    STREAM_STOP_TICK_US);
 }
 
@@ -1123,17 +1159,17 @@ static void
 stream_tick_cb(lws_sorted_usec_list_t *sul)
 {
 	stream_drain();		/* a safety net; wake-ups do the work */
-	if (st.closing) {
-		if (st.nconns == 0 || lws_now_usecs() >= st.close_deadline) {
+	if (sh->closing) {
+		if (sh->nconns == 0 || lws_now_usecs() >= sh->close_deadline) {
 			/* lws polls once more after timers: end that wait. */
-			st.done = 1;
-			lws_cancel_service(st.ctx);
+			sh->done = 1;
+			lws_cancel_service(sh->ctx);
 		} else
-			lws_sul_schedule(st.ctx, 0, &st.sul_tick,
+			lws_sul_schedule(sh->ctx, 0, &sh->sul_tick,
 			    stream_tick_cb, STREAM_STOP_TICK_US);
 		return;
 	}
-	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
+	lws_sul_schedule(sh->ctx, 0, &sh->sul_tick, stream_tick_cb,
 	    STREAM_TICK_US);
 }
 
@@ -1141,9 +1177,9 @@ stream_tick_cb(lws_sorted_usec_list_t *sul)
  * Every second: ping the connections silent for ping_interval_s, and hang
  * up on those whose ping went unanswered for the grace period (as lws's
  * secs_since_valid_hangup did: ping_interval_s plus as long again, 10 s at
- * least, from the last frame). Only the head of st.conns, the connections
+ * least, from the last frame). Only the head of sh->conns, the connections
  * silent that long, is looked at. The hang-up is asynchronous, so the
- * connection leaves st.conns in its CLOSED callback, after this walk; no
+ * connection leaves sh->conns in its CLOSED callback, after this walk; no
  * close frame, as the peer is presumed gone.
  */
 static void
@@ -1153,8 +1189,8 @@ stream_ping_cb(lws_sorted_usec_list_t *sul)
 	lws_usec_t		 now;
 
 	now = lws_now_usecs();
-	TAILQ_FOREACH(c, &st.conns, entry) {
-		if (now - c->last_rx < st.ping_us)
+	TAILQ_FOREACH(c, &sh->conns, entry) {
+		if (now - c->last_rx < sh->ping_us)
 			break;
 		if (c->close_code != 0 || c->close_after != 0)
 			continue;	/* closing, on its own deadline */
@@ -1162,26 +1198,18 @@ stream_ping_cb(lws_sorted_usec_list_t *sul)
 			c->ping_at = now;
 			c->ping_due = 1;
 			lws_callback_on_writable(c->wsi);
-		} else if (now - c->ping_at >= st.grace_us) {
+		} else if (now - c->ping_at >= sh->grace_us) {
 			log_debug("stream: user %" PRId64 ": no pong; hanging "
 			    "up", c->user != NULL ? c->user->id : 0);
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
 			    LWS_TO_KILL_ASYNC);
 		}
 	}
-	if (!st.closing)
-		lws_sul_schedule(st.ctx, 0, &st.sul_ping, stream_ping_cb,
+	if (!sh->closing)
+		lws_sul_schedule(sh->ctx, 0, &sh->sul_ping, stream_ping_cb,
 		    STREAM_PING_TICK_US);
 }
 
-static void
-stream_wake(void)
-{
-	pthread_mutex_lock(&st.ctx_lock);
-	if (st.ctx != NULL)
-		lws_cancel_service(st.ctx);
-	pthread_mutex_unlock(&st.ctx_lock);
-}
 
 /* ---- The lws callback. ---- */
 
@@ -1232,7 +1260,7 @@ stream_confirm_upgrade(struct lws *wsi)
 	} else if (stream_since_arg(wsi, &has, &since) != 0) {
 		status = HTTP_STATUS_BAD_REQUEST;
 		text = "Bad Request";
-	} else if (atomic_load(&st.stopping)) {
+	} else if (atomic_load(&sh->stopping)) {
 		status = HTTP_STATUS_SERVICE_UNAVAILABLE;
 		text = "Service Unavailable";
 	}
@@ -1295,12 +1323,12 @@ stream_established(struct lws *wsi, struct stream_pss *pss)
 	c->has_since = pss->has_since;
 	c->since = pss->since;
 	c->last_rx = lws_now_usecs();
-	TAILQ_INSERT_TAIL(&st.conns, c, entry);
-	st.nconns++;
+	TAILQ_INSERT_TAIL(&sh->conns, c, entry);
+	sh->nconns++;
 	metrics_ws_connections(1);
 	pss->conn = c;
 
-	if (st.closing) {
+	if (sh->closing) {
 		stream_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
 		    "server shutting down");
 		return;
@@ -1310,7 +1338,7 @@ stream_established(struct lws *wsi, struct stream_pss *pss)
 		stream_auth_submit(c, pss->token);
 		explicit_bzero(pss->token, sizeof pss->token);
 	} else
-		lws_set_timer_usecs(wsi, (lws_usec_t)st.cfg->ws_auth_timeout_s *
+		lws_set_timer_usecs(wsi, (lws_usec_t)sh->cfg->ws_auth_timeout_s *
 		    LWS_USEC_PER_SEC);
 }
 
@@ -1453,15 +1481,15 @@ stream_write_batch(struct lws *wsi, struct stream_conn *c)
 		/* The headroom is rewritten identically by each write. */
 		w = lws_write(wsi, ev->buf + LWS_PRE, total, LWS_WRITE_TEXT);
 	} else {
-		p = st.batch + LWS_PRE;
+		p = sh->batch + LWS_PRE;
 		for (i = 0; i < n; i++) {
 			ev = c->q[(c->q_first + i) % c->q_cap];
 			p += wsframe_text_header(p, ev->len);
 			memcpy(p, ev->buf + LWS_PRE, ev->len);
 			p += ev->len;
 		}
-		total = p - (st.batch + LWS_PRE);
-		w = lws_write(wsi, st.batch + LWS_PRE, total, LWS_WRITE_HTTP);
+		total = p - (sh->batch + LWS_PRE);
+		w = lws_write(wsi, sh->batch + LWS_PRE, total, LWS_WRITE_HTTP);
 	}
 	for (i = 0; i < n; i++) {
 		done[i] = c->q[c->q_first];
@@ -1574,8 +1602,9 @@ stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return (0);
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		stream_adopt();
 		stream_drain();
-		if (atomic_load(&st.stopping) && !st.closing)
+		if (atomic_load(&sh->stopping) && !sh->closing)
 			stream_begin_close();
 		return (0);
 	default:
@@ -1600,131 +1629,200 @@ stream_lws_log(int level, const char *line)
 		log_debug("stream: lws: %s", line);
 }
 
-/* cfg->listen_ws as lws wants it: a numeric iface (NULL: any) and port. */
-static int
-stream_listen_addr(const char *spec, char *iface, size_t size, int *port,
-    int *v4)
+/* Adopt the sockets the acceptor handed to this shard. */
+static void
+stream_adopt(void)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin;
-	struct sockaddr_in6	*sin6;
-	unsigned int		 sslen;
+	int	*fds;
+	size_t	 i, n;
 
-	if (http_parse_listen(spec, &ss, &sslen) != 0)
+	pthread_mutex_lock(&sh->ctx_lock);
+	fds = sh->inbox;
+	n = sh->inbox_len;
+	sh->inbox = NULL;
+	sh->inbox_len = sh->inbox_cap = 0;
+	pthread_mutex_unlock(&sh->ctx_lock);
+	for (i = 0; i < n; i++) {
+		if (sh->closing ||
+		    lws_adopt_socket_vhost(sh->vhost, fds[i]) == NULL) {
+			/* lws closes what it failed to adopt, not the rest. */
+			if (sh->closing)
+				close(fds[i]);
+			else
+				log_warn("stream: a connection could not be "
+				    "taken in");
+		}
+	}
+	free(fds);
+}
+
+/* Give FD to the next shard in turn; 0, or -1 if it is stopping. */
+static int
+stream_hand_over(int fd)
+{
+	struct stream_shard	*s;
+
+	s = &stream.shards[stream.next];
+	stream.next = (stream.next + 1) % stream.nshards;
+	pthread_mutex_lock(&s->ctx_lock);
+	if (s->ctx == NULL) {
+		pthread_mutex_unlock(&s->ctx_lock);
 		return (-1);
-	if (ss.ss_family == AF_INET) {
-		sin = (struct sockaddr_in *)&ss;
-		*v4 = 1;
-		*port = ntohs(sin->sin_port);
-		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
-			iface[0] = '\0';
-		else if (inet_ntop(AF_INET, &sin->sin_addr, iface, size) ==
-		    NULL)
-			return (-1);
-	} else if (ss.ss_family == AF_INET6) {
-		sin6 = (struct sockaddr_in6 *)&ss;
-		*v4 = 0;
-		*port = ntohs(sin6->sin6_port);
-		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
-			iface[0] = '\0';
-		else if (inet_ntop(AF_INET6, &sin6->sin6_addr, iface, size) ==
-		    NULL)
-			return (-1);
-	} else
-		return (-1);
+	}
+	if (s->inbox_len == s->inbox_cap) {
+		s->inbox_cap = s->inbox_cap == 0 ? 16 : s->inbox_cap * 2;
+		s->inbox = xrealloc(s->inbox, s->inbox_cap * sizeof *s->inbox);
+	}
+	s->inbox[s->inbox_len++] = fd;
+	lws_cancel_service(s->ctx);
+	pthread_mutex_unlock(&s->ctx_lock);
 	return (0);
 }
 
+/*
+ * The acceptor thread: accept on listen.ws and hand each connection to a
+ * shard in turn, until stop_fd is written. Out of descriptors, it waits a
+ * little rather than spin on a pending connection it cannot take.
+ */
+static void *
+stream_accept_main(void *arg)
+{
+	struct pollfd	 pfd[2];
+	int		 fd, wait_ms = -1, warned = 0;
+
+	pfd[0].fd = stream.stop_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = stream.listen_fd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, wait_ms == -1 ? 2 : 1, wait_ms) == -1 &&
+		    errno != EINTR) {
+			log_error("stream: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents != 0)
+			break;
+		wait_ms = -1;
+		while ((fd = accept4(stream.listen_fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+			warned = 0;
+			if (stream_hand_over(fd) != 0)
+				close(fd);
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			if (!warned)
+				log_warn("stream: accept: %s; retrying",
+				    strerror(errno));
+			warned = 1;
+			wait_ms = 100;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR && errno != ECONNABORTED && errno != EPROTO)
+			log_warn("stream: accept: %s", strerror(errno));
+	}
+	return (NULL);
+}
+
+/* Free what the shard holds once its context is gone. */
 static void
 stream_free_all(void)
 {
 	size_t	i;
 
 	stream_reap();
-	for (i = 0; i < st.ring_len; i++)
+	for (i = 0; i < sh->ring_len; i++)
 		stream_event_unref(stream_ring_at(i));
-	free(st.ring);
-	st.ring = NULL;
-	st.ring_len = st.ring_first = st.ring_bytes = 0;
-	metrics_stream_ring(0, 0);
-	free(st.batch);
-	st.batch = NULL;
+	free(sh->ring);
+	sh->ring = NULL;
+	sh->ring_len = sh->ring_first = sh->ring_bytes = 0;
+	if (sh->index == 0)
+		metrics_stream_ring(0, 0);
+	free(sh->batch);
+	sh->batch = NULL;
+	for (i = 0; i < sh->inbox_len; i++)
+		close(sh->inbox[i]);
+	free(sh->inbox);
+	sh->inbox = NULL;
+	sh->inbox_len = sh->inbox_cap = 0;
 }
 
 static void *
 stream_main(void *arg)
 {
-	struct lws_context	*ctx = st.ctx;
-
-	while (!st.done) {
-		if (lws_service(ctx, 0) < 0)
+	sh = arg;
+	while (!sh->done) {
+		if (lws_service(sh->ctx, 0) < 0)
 			break;
 	}
-	/* No more wake-ups, then no more context. */
-	streamdb_stop();
-	pthread_mutex_lock(&st.ctx_lock);
-	st.ctx = NULL;
-	pthread_mutex_unlock(&st.ctx_lock);
-	st.destroying = 1;
-	lws_context_destroy(ctx);	/* CLOSED for whoever is left */
-	stream_drain();			/* releases jobs' references */
-	stream_free_all();
 	return (NULL);
 }
 
-/*
- * Bind cfg->listen_ws (libwebsockets binds as it makes its context) with
- * no thread started yet, so that a daemon started as root can drop its
- * privileges next; 0 or -1 (logged).
- */
-int
-stream_listen(const struct config *cfg)
+/* Destroy the shard's context (CLOSED for whoever is left), then free. */
+static void
+stream_shard_destroy(struct stream_shard *s)
+{
+	struct lws_context	*ctx;
+
+	sh = s;
+	pthread_mutex_lock(&s->ctx_lock);
+	ctx = s->ctx;
+	s->ctx = NULL;		/* no more wake-ups, no more sockets */
+	pthread_mutex_unlock(&s->ctx_lock);
+	s->destroying = 1;
+	if (ctx != NULL)
+		lws_context_destroy(ctx);
+	stream_drain();		/* releases jobs' references */
+	stream_free_all();
+	sh = NULL;
+}
+
+/* Every shard destroyed, the listener closed. */
+static void
+stream_free_shards(void)
+{
+	size_t	i;
+
+	for (i = 0; i < stream.nshards; i++)
+		stream_shard_destroy(&stream.shards[i]);
+	free(stream.shards);
+	stream.shards = NULL;
+	stream.nshards = 0;
+	if (stream.listen_fd != -1)
+		close(stream.listen_fd);
+	stream.listen_fd = -1;
+	if (stream.stop_fd != -1)
+		close(stream.stop_fd);
+	stream.stop_fd = -1;
+}
+
+/* The shard's state and its lws context, a server with no listener of
+ * its own (the acceptor's sockets are adopted); 0 or -1 (logged). */
+static int
+stream_shard_init(struct stream_shard *s, const struct config *cfg)
 {
 	struct lws_context_creation_info	 info;
-	char					 iface[INET6_ADDRSTRLEN];
-	int					 port, v4, ping;
+	int					 ping;
 
-	if (st.ctx != NULL)
-		return (0);
-	if (stream_listen_addr(cfg->listen_ws, iface, sizeof iface, &port,
-	    &v4) != 0) {
-		log_error("listen.ws: cannot resolve %s", cfg->listen_ws);
-		return (-1);
-	}
-	st.cfg = cfg;
-	st.q_limit = cfg->ws_send_queue_bytes;
-	st.closing = st.done = st.destroying = st.head_known = 0;
-	atomic_store(&st.stopping, 0);
-	st.ring_cap = cfg->stream_ring_events;
-	st.ring = xcalloc(st.ring_cap, sizeof *st.ring);
-	st.batch = xmalloc(LWS_PRE + STREAM_BATCH_BYTES);
-	st.ring_first = st.ring_len = st.ring_bytes = 0;
-	metrics_stream_ring(0, 0);
-	st.last = st.floor = 0;
-	TAILQ_INIT(&st.conns);
-	TAILQ_INIT(&st.reap);
-	TAILQ_INIT(&st.users);
-	st.nconns = 0;
-	memset(st.buckets, 0, sizeof st.buckets);
-	memset(&st.sul_tick, 0, sizeof st.sul_tick);
-	memset(&st.sul_reap, 0, sizeof st.sul_reap);
-	memset(&st.sul_ping, 0, sizeof st.sul_ping);
+	sh = s;
+	s->cfg = cfg;
+	s->q_limit = cfg->ws_send_queue_bytes;
+	s->ring_cap = cfg->stream_ring_events;
+	s->ring = xcalloc(s->ring_cap, sizeof *s->ring);
+	s->batch = xmalloc(LWS_PRE + STREAM_BATCH_BYTES);
+	TAILQ_INIT(&s->conns);
+	TAILQ_INIT(&s->reap);
+	TAILQ_INIT(&s->users);
 
 	/* A ping after ping_interval_s of silence; the hang-up if no answer
 	 * follows within as long again (STREAM_PING_GRACE_MIN_S at least). */
 	ping = cfg->ws_ping_interval_s;
-	st.ping_us = (lws_usec_t)ping * LWS_USEC_PER_SEC;
-	st.grace_us = (lws_usec_t)(ping > STREAM_PING_GRACE_MIN_S ? ping :
+	s->ping_us = (lws_usec_t)ping * LWS_USEC_PER_SEC;
+	s->grace_us = (lws_usec_t)(ping > STREAM_PING_GRACE_MIN_S ? ping :
 	    STREAM_PING_GRACE_MIN_S) * LWS_USEC_PER_SEC;
 
-	/* One send() may take a whole queue's worth: no copy for big events. */
-	stream_protocols[0].tx_packet_size = cfg->ws_send_queue_bytes;
-
-	lws_set_log_level(LLL_ERR | LLL_WARN, stream_lws_log);
 	memset(&info, 0, sizeof info);
 	info.vhost_name = "stream";
-	info.port = port;
-	info.iface = iface[0] != '\0' ? iface : NULL;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = stream_protocols;
 	info.retry_and_idle_policy = &stream_no_validity;
 	/* HTTP/1.1 only: a stream carried over HTTP/2 (RFC 8441) would
@@ -1732,10 +1830,7 @@ stream_listen(const struct config *cfg)
 	info.alpn = "http/1.1";
 	info.gid = -1;
 	info.uid = -1;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-	    LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-	if (v4)
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	/*
 	 * TLS with no certificate given to lws: tls.c sets the pair per
 	 * handshake on the vhost's SSL_CTX (stream_cb), so SIGHUP can change
@@ -1744,69 +1839,166 @@ stream_listen(const struct config *cfg)
 	if (tls_enabled())
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		    LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
-	if ((st.ctx = lws_create_context(&info)) == NULL) {
-		log_error("listen.ws: cannot listen on %s", cfg->listen_ws);
-		stream_free_all();
+	if ((s->ctx = lws_create_context(&info)) == NULL ||
+	    (s->vhost = lws_get_vhost_by_name(s->ctx, "stream")) == NULL) {
+		log_error("listen.ws: cannot start stream thread %zu",
+		    s->index);
 		return (-1);
 	}
-	lws_sul_schedule(st.ctx, 0, &st.sul_tick, stream_tick_cb,
+	lws_sul_schedule(s->ctx, 0, &s->sul_tick, stream_tick_cb,
 	    STREAM_TICK_US);
-	lws_sul_schedule(st.ctx, 0, &st.sul_ping, stream_ping_cb,
+	lws_sul_schedule(s->ctx, 0, &s->sul_ping, stream_ping_cb,
 	    STREAM_PING_TICK_US);
+	sh = NULL;
 	return (0);
 }
 
-/* Listen on cfg->listen_ws and start both threads; 0 or -1 (logged). */
+/* How many shards: stream.threads, or one per CPU when it is 0. */
+static size_t
+stream_shard_count(const struct config *cfg)
+{
+	long	n;
+
+	if (cfg->stream_threads > 0)
+		return ((size_t)cfg->stream_threads);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return (1);
+	return (n > STREAM_THREADS_AUTO_MAX ? STREAM_THREADS_AUTO_MAX :
+	    (size_t)n);
+}
+
+/*
+ * Bind cfg->listen_ws and make the shards (before privileges are
+ * dropped); 0 or -1 (logged).
+ */
+int
+stream_listen(const struct config *cfg)
+{
+	size_t	i;
+
+	if (stream.shards != NULL)
+		return (0);
+	stream.listen_fd = http_bind("listen.ws", cfg->listen_ws, SOMAXCONN);
+	if (stream.listen_fd == -1)
+		return (-1);
+	if ((stream.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		log_error("stream: eventfd: %s", strerror(errno));
+		stream_free_shards();
+		return (-1);
+	}
+	/* One send() may take a whole queue's worth: no copy for big
+	 * events. */
+	stream_protocols[0].tx_packet_size = cfg->ws_send_queue_bytes;
+	lws_set_log_level(LLL_ERR | LLL_WARN, stream_lws_log);
+	metrics_stream_ring(0, 0);
+	stream.nshards = stream_shard_count(cfg);
+	stream.shards = xcalloc(stream.nshards, sizeof *stream.shards);
+	stream.next = 0;
+	for (i = 0; i < stream.nshards; i++) {
+		stream.shards[i].index = i;
+		pthread_mutex_init(&stream.shards[i].ctx_lock, NULL);
+	}
+	for (i = 0; i < stream.nshards; i++) {
+		if (stream_shard_init(&stream.shards[i], cfg) != 0) {
+			stream_free_shards();
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+stream_wake(size_t i)
+{
+	struct stream_shard	*s = &stream.shards[i];
+
+	pthread_mutex_lock(&s->ctx_lock);
+	if (s->ctx != NULL)
+		lws_cancel_service(s->ctx);
+	pthread_mutex_unlock(&s->ctx_lock);
+}
+
+/* Stop the shards that were started, and streamdb, then free all. */
+static void
+stream_shutdown(void)
+{
+	struct stream_shard	*s;
+	size_t			 i;
+
+	for (i = 0; i < stream.nshards; i++) {
+		s = &stream.shards[i];
+		atomic_store(&s->stopping, 1);
+		stream_wake(i);
+	}
+	for (i = 0; i < stream.nshards; i++) {
+		s = &stream.shards[i];
+		if (s->started)
+			pthread_join(s->thread, NULL);
+		s->started = 0;
+	}
+	streamdb_stop();
+	stream_free_shards();
+	streamdb_free();
+}
+
+/* Listen on cfg->listen_ws and start the threads; 0 or -1 (logged). */
 int
 stream_start(const struct config *cfg)
 {
-	int	error;
+	struct stream_shard	*s;
+	size_t			 i;
+	int			 error;
 
 	if (stream_listen(cfg) != 0)
 		return (-1);
-	if (streamdb_start(cfg->database, stream_wake) != 0)
-		goto fail;
-	if ((error = pthread_create(&st.thread, NULL, stream_main, NULL)) !=
-	    0) {
-		log_error("stream: pthread_create: %s", strerror(error));
-		streamdb_stop();
-		stream_drain();
-		goto fail;
+	if (streamdb_start(cfg->database, stream.nshards, stream_wake) != 0) {
+		stream_free_shards();
+		return (-1);
 	}
-	pthread_setname_np(st.thread, "stream");
-	st.running = 1;
-	log_info("stream listening on %s%s", cfg->listen_ws,
-	    tls_enabled() ? " (TLS)" : "");
-	return (0);
-
-fail:
-	if (st.ctx != NULL) {
-		pthread_mutex_lock(&st.ctx_lock);
-		st.destroying = 1;
-		lws_context_destroy(st.ctx);
-		st.ctx = NULL;
-		pthread_mutex_unlock(&st.ctx_lock);
+	for (i = 0; i < stream.nshards; i++) {
+		s = &stream.shards[i];
+		if ((error = pthread_create(&s->thread, NULL, stream_main,
+		    s)) != 0) {
+			log_error("stream: pthread_create: %s",
+			    strerror(error));
+			stream_shutdown();
+			return (-1);
 		}
-	stream_free_all();
-	return (-1);
+		s->started = 1;
+		pthread_setname_np(s->thread, "stream");
+	}
+	if ((error = pthread_create(&stream.acceptor, NULL, stream_accept_main,
+	    NULL)) != 0) {
+		log_error("stream: pthread_create: %s", strerror(error));
+		stream_shutdown();
+		return (-1);
+	}
+	pthread_setname_np(stream.acceptor, "stream-accept");
+	stream.running = 1;
+	log_info("stream listening on %s%s, %zu thread%s", cfg->listen_ws,
+	    tls_enabled() ? " (TLS)" : "", stream.nshards,
+	    stream.nshards == 1 ? "" : "s");
+	return (0);
 }
 
-/* Close every connection with 1001, stop both threads, free everything. */
+/* Stop accepting, close every connection with 1001, stop every thread,
+ * free everything. */
 void
 stream_stop(void)
 {
-	if (!st.running) {
-		if (st.ctx != NULL) {	/* bound, never started */
-			st.destroying = 1;
-			lws_context_destroy(st.ctx);
-			st.ctx = NULL;
-					stream_free_all();
-		}
+	uint64_t	one = 1;
+	ssize_t		n;
+
+	if (!stream.running) {
+		if (stream.shards != NULL)	/* bound, never started */
+			stream_free_shards();
 		return;
 	}
-	atomic_store(&st.stopping, 1);
-	stream_wake();
-	pthread_join(st.thread, NULL);
-	st.running = 0;
+	n = write(stream.stop_fd, &one, sizeof one);
+	(void)n;
+	pthread_join(stream.acceptor, NULL);
+	stream_shutdown();
+	stream.running = 0;
 	log_info("stream stopped");
 }

@@ -4,9 +4,12 @@
  * runs queries. It loads committed events in id order (on NOTIFY, every
  * second as a safety net, and after reconnecting) and runs the jobs that the
  * libwebsockets thread (stream.c) must not block on: token look-ups, replay
- * batches, principal reloads. Jobs arrive on one locked queue, results leave
- * on another in the order they were made, and the wake callback
- * (lws_cancel_service) tells the stream thread to look.
+ * batches, principal reloads. Jobs arrive on one locked queue; results
+ * leave on one queue per stream thread (stream.c's shards), each in the
+ * order they were made, and the wake callback (lws_cancel_service) tells
+ * that thread to look. A job's result goes back to the shard that asked;
+ * what every shard must know (the head, new events, principal notices) is
+ * posted to each, the events shared by reference.
  *
  * Why "event_id > last" is enough: ids are taken under a lock held until
  * commit (store_events.c), so they become visible in order; a fetch after
@@ -43,11 +46,14 @@ static struct {
 	int			 running;
 	int			 wakefd;
 	char			*conninfo;
-	void			(*wake)(void);
+	void			(*wake)(size_t);
 
-	pthread_mutex_t		 lock;		/* the two queues, stopping */
+	pthread_mutex_t		 lock;		/* the queues, stopping */
 	struct streamdb_msg	*in, **in_tail;
-	struct streamdb_msg	*out, **out_tail;
+	struct streamdb_outq {
+		struct streamdb_msg	*head, **tail;
+	}			*out;		/* one per shard */
+	size_t			 nshards;
 	int			 stopping;
 
 	/* The thread's own. */
@@ -111,16 +117,53 @@ streamdb_msg_free(struct streamdb_msg *m)
 	free(m);
 }
 
-/* Hand a result to the stream thread and wake it. */
+/* Queue M for its shard; the caller holds sdb.lock. */
+static void
+streamdb_out_append(struct streamdb_msg *m)
+{
+	struct streamdb_outq	*q = &sdb.out[m->shard];
+
+	m->next = NULL;
+	*q->tail = m;
+	q->tail = &m->next;
+}
+
+/* Hand a result to the shard it belongs to and wake that shard. */
 static void
 streamdb_post(struct streamdb_msg *m)
 {
-	m->next = NULL;
 	pthread_mutex_lock(&sdb.lock);
-	*sdb.out_tail = m;
-	sdb.out_tail = &m->next;
+	streamdb_out_append(m);
 	pthread_mutex_unlock(&sdb.lock);
-	sdb.wake();
+	sdb.wake(m->shard);
+}
+
+/* Hand a head, events or notice to every shard: copies for all but the
+ * first, which share M's events (one reference each). */
+static void
+streamdb_post_all(struct streamdb_msg *m)
+{
+	struct streamdb_msg	*c;
+	size_t			 i, k;
+
+	for (i = 1; i < sdb.nshards; i++) {
+		c = streamdb_msg_new(m->type);
+		c->shard = i;
+		c->id = m->id;
+		c->notice = m->notice;
+		c->last_id = m->last_id;
+		if (m->n_events != 0) {
+			c->events = xcalloc(m->n_events, sizeof *c->events);
+			for (k = 0; k < m->n_events; k++) {
+				stream_event_ref(m->events[k]);
+				c->events[k] = m->events[k];
+			}
+			c->n_events = m->n_events;
+		}
+		streamdb_post(c);
+	}
+	m->shard = 0;
+	streamdb_post(m);
 }
 
 /* Queue a job for the thread; the message is taken over. */
@@ -135,8 +178,7 @@ streamdb_submit(struct streamdb_msg *m)
 	if (!sdb.running || sdb.stopping) {
 		/* Too late: it comes back cancelled, to be released. */
 		m->status = -3;
-		*sdb.out_tail = m;
-		sdb.out_tail = &m->next;
+		streamdb_out_append(m);
 		pthread_mutex_unlock(&sdb.lock);
 		return;
 	}
@@ -147,16 +189,22 @@ streamdb_submit(struct streamdb_msg *m)
 	(void)n;	/* a full counter already means "wake up" */
 }
 
-/* Every result waiting, oldest first. */
+/* Every result waiting for SHARD, oldest first. */
 struct streamdb_msg *
-streamdb_take(void)
+streamdb_take(size_t shard)
 {
+	struct streamdb_outq	*q;
 	struct streamdb_msg	*list;
 
 	pthread_mutex_lock(&sdb.lock);
-	list = sdb.out;
-	sdb.out = NULL;
-	sdb.out_tail = &sdb.out;
+	if (sdb.out == NULL) {		/* not started */
+		pthread_mutex_unlock(&sdb.lock);
+		return (NULL);
+	}
+	q = &sdb.out[shard];
+	list = q->head;
+	q->head = NULL;
+	q->tail = &q->head;
 	pthread_mutex_unlock(&sdb.lock);
 	return (list);
 }
@@ -233,12 +281,12 @@ streamdb_connect(void)
 		sdb.have_last = 1;
 		m = streamdb_msg_new(STREAMDB_HEAD);
 		m->id = sdb.last;
-		streamdb_post(m);
+		streamdb_post_all(m);
 		log_info("stream: events from %" PRId64, sdb.last);
 	} else {
 		m = streamdb_msg_new(STREAMDB_NOTICE);
 		m->notice = '*';
-		streamdb_post(m);
+		streamdb_post_all(m);
 		log_info("stream: database connection restored");
 	}
 	sdb.fetch = 1;
@@ -302,7 +350,7 @@ streamdb_fetch(void)
 			m = streamdb_msg_new(STREAMDB_EVENTS);
 			streamdb_events(res, 0, 0, n, 0, m);
 			sdb.last = m->last_id;
-			streamdb_post(m);
+			streamdb_post_all(m);
 		}
 		PQclear(res);
 	} while (n == STREAMDB_FETCH_LIMIT);
@@ -330,7 +378,7 @@ streamdb_notifies(void)
 			m = streamdb_msg_new(STREAMDB_NOTICE);
 			m->notice = kind[0] == 'u' ? 'u' : 'o';
 			m->id = id;
-			streamdb_post(m);
+			streamdb_post_all(m);
 		} else
 			log_debug("stream: notice ignored: %s", n->relname);
 		PQfreemem(n);
@@ -531,17 +579,24 @@ streamdb_main(void *arg)
 	return (NULL);
 }
 
-/* Start the thread on CONNINFO; WAKE is called after each posted result. */
+/*
+ * Start the thread on CONNINFO for NSHARDS stream threads; WAKE(shard) is
+ * called after each result posted to that shard.
+ */
 int
-streamdb_start(const char *conninfo, void (*wake)(void))
+streamdb_start(const char *conninfo, size_t nshards, void (*wake)(size_t))
 {
+	size_t	 i;
 	int	 error;
 
 	sdb.conninfo = xstrdup(conninfo);
 	sdb.wake = wake;
-	sdb.in = sdb.out = NULL;
+	sdb.in = NULL;
 	sdb.in_tail = &sdb.in;
-	sdb.out_tail = &sdb.out;
+	sdb.nshards = nshards;
+	sdb.out = xcalloc(nshards, sizeof *sdb.out);
+	for (i = 0; i < nshards; i++)
+		sdb.out[i].tail = &sdb.out[i].head;
 	sdb.stopping = 0;
 	sdb.have_last = 0;
 	sdb.retry_at = 0;
@@ -551,6 +606,8 @@ streamdb_start(const char *conninfo, void (*wake)(void))
 	if (sdb.wakefd == -1) {
 		log_error("stream: eventfd: %s", strerror(errno));
 		free(sdb.conninfo);
+		free(sdb.out);
+		sdb.out = NULL;
 		return (-1);
 	}
 	if ((error = pthread_create(&sdb.thread, NULL, streamdb_main,
@@ -559,6 +616,8 @@ streamdb_start(const char *conninfo, void (*wake)(void))
 		close(sdb.wakefd);
 		sdb.wakefd = -1;
 		free(sdb.conninfo);
+		free(sdb.out);
+		sdb.out = NULL;
 		return (-1);
 	}
 	pthread_setname_np(sdb.thread, "streamdb");
@@ -569,7 +628,7 @@ streamdb_start(const char *conninfo, void (*wake)(void))
 /*
  * Stop the thread and close its connections. Jobs it had not run come back
  * as results with status -3, so the caller releases what they refer to
- * through streamdb_take() as usual.
+ * through streamdb_take() as usual; then streamdb_free().
  */
 void
 streamdb_stop(void)
@@ -595,9 +654,7 @@ streamdb_stop(void)
 	for (; m != NULL; m = next) {
 		next = m->next;
 		m->status = -3;
-		m->next = NULL;
-		*sdb.out_tail = m;
-		sdb.out_tail = &m->next;
+		streamdb_out_append(m);
 	}
 	pthread_mutex_unlock(&sdb.lock);
 
@@ -610,4 +667,13 @@ streamdb_stop(void)
 	sdb.wakefd = -1;
 	free(sdb.conninfo);
 	sdb.conninfo = NULL;
+}
+
+/* Once every shard has taken what was left for it. */
+void
+streamdb_free(void)
+{
+	free(sdb.out);
+	sdb.out = NULL;
+	sdb.nshards = 0;
 }

@@ -73,6 +73,7 @@ struct config {
 	int	 http_threads;		/* libmicrohttpd worker threads */
 	int	 db_pool_size;		/* connections for the REST threads */
 	int	 stream_ring_events;	/* recent events kept in memory */
+	int	 stream_threads;	/* 0: one per CPU */
 	int	 ws_auth_timeout_s;
 	int	 ws_ping_interval_s;
 	/* Added for the outbox (parsed by config.c once its table has them). */
@@ -337,11 +338,12 @@ int		 stream_parse_client_message(const char *, size_t,
 void		 stream_client_msg_clear(struct stream_client_msg *);
 
 /*
- * stream.c, streamdb.c: the stream's two threads. stream.c (libwebsockets)
- * never waits on PostgreSQL; streamdb.c (its database thread) loads events
- * and runs jobs for it. Jobs and results travel as streamdb_msg through two
- * locked queues, in order. An event is serialised once and refcounted;
- * once handed to the stream thread only that thread touches its count.
+ * stream.c, streamdb.c: the stream's threads. stream.c's shards (one
+ * libwebsockets context and thread each) never wait on PostgreSQL;
+ * streamdb.c (their database thread) loads events and runs jobs for them.
+ * Jobs and results travel as streamdb_msg through locked queues, in order,
+ * one queue of results per shard. An event is serialised once and shared
+ * by every shard; its count is atomic.
  */
 struct stream_event;
 struct stream_conn;
@@ -356,6 +358,7 @@ enum streamdb_type {
 struct streamdb_msg {
 	enum streamdb_type	 type;
 	struct streamdb_msg	*next;
+	size_t			 shard;		/* whose job or result */
 	struct stream_conn	*conn;		/* stream.c's; opaque here */
 	uint64_t		 gen;		/* stream.c's replay generation */
 	/* Arguments. */
@@ -382,19 +385,22 @@ struct streamdb_msg {
 /* Build an event from its row; NULL if it cannot be (logged). Any thread. */
 struct stream_event *stream_event_new(int64_t, const char *, const char *,
 		    const char *, const char *);
+void		 stream_event_ref(struct stream_event *);
 void		 stream_event_unref(struct stream_event *);
 void		 stream_event_set_created(struct stream_event *, int64_t);
 /* TLP.md "What is pushed": is the event pushed to this principal, given
  * its ws subscription filters? Live push and replay both ask this. */
 int		 stream_event_wanted(const struct stream_event *,
 		    const struct principal *, const struct filter *, size_t);
-/* streamdb.c: start with a libpq conninfo and a thread-safe wake-up. */
-int		 streamdb_start(const char *, void (*)(void));
+/* streamdb.c: start with a libpq conninfo, the number of shards and a
+ * thread-safe wake-up of one shard. */
+int		 streamdb_start(const char *, size_t, void (*)(size_t));
 void		 streamdb_stop(void);
+void		 streamdb_free(void);
 /* Queue a job (taken over); its result comes back through streamdb_take. */
 void		 streamdb_submit(struct streamdb_msg *);
 /* Every waiting result, oldest first, as a list linked by next. */
-struct streamdb_msg *streamdb_take(void);
+struct streamdb_msg *streamdb_take(size_t);
 struct streamdb_msg *streamdb_msg_new(enum streamdb_type);
 /* Free a message and what its results still hold (not conn). */
 void		 streamdb_msg_free(struct streamdb_msg *);

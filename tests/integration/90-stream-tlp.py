@@ -3,7 +3,9 @@
 stream (TLP.md, "What is pushed"), cell by cell, for live push, for replay
 from the ring (?since= on the same tocsind) and for replay from the
 database (?since= on a second tocsind started afterwards on the same
-database, whose ring holds none of the items).
+database, whose ring holds none of the items). The first tocsind serves
+the stream with three threads, so the columns' connections are spread
+over them (handed out in turn); the second with one.
 
     pushed = may see AND (the item names the principal's organisation or
              user, OR one of its subscriptions with channel "ws" matches)
@@ -179,10 +181,20 @@ async def replay_until_ready(url, token, since, timeout=15):
         await s.close()
 
 
+def stream_threads(d):
+    """How many of the daemon's threads are named "stream"."""
+    n = 0
+    for task in os.listdir("/proc/%d/task" % d.proc.pid):
+        with open("/proc/%d/task/%s/comm" % (d.proc.pid, task)) as f:
+            n += f.read().strip() == "stream"
+    return n
+
+
 @test
 async def tlp_matrix_live_and_replay():
     db = new_database("stream_tlp")
-    d = Daemon(db)
+    d = Daemon(db, stream={"threads": 3})
+    eq(stream_threads(d), 3, "stream threads with stream.threads 3")
     people, orgs = cast(d)
     base = last_event_id(d)
 
@@ -215,7 +227,8 @@ async def tlp_matrix_live_and_replay():
 
     # Replay from the database: a second tocsind, started now, has none of
     # these events in its ring.
-    d2 = Daemon(db, migrate=False, bootstrap=False)
+    d2 = Daemon(db, migrate=False, bootstrap=False, stream={"threads": 1})
+    eq(stream_threads(d2), 1, "stream threads with stream.threads 1")
     for col, who in enumerate(WHO):
         items, ready = await replay_until_ready(d2.ws_url,
                                                 people[who]["token"], base)

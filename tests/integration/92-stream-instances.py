@@ -22,7 +22,7 @@ def subscribe(d, token, flt):
 
 def pair(name):
     db = new_database(name)
-    d1 = Daemon(db)
+    d1 = Daemon(db, stream={"threads": 2})
     d2 = Daemon(db, migrate=False, bootstrap=False)
     d2.admin_token = d1.admin_token
     return d1, d2

@@ -165,6 +165,7 @@ test_defaults(void)
 	CHECK_INT_EQ(cf->http_threads, 4);
 	CHECK_INT_EQ(cf->db_pool_size, 8);
 	CHECK_INT_EQ(cf->stream_ring_events, 4096);
+	CHECK_INT_EQ(cf->stream_threads, 0);
 	CHECK_INT_EQ(cf->ws_auth_timeout_s, 5);
 	CHECK_INT_EQ(cf->ws_ping_interval_s, 30);
 	config_free(cf);
@@ -191,6 +192,7 @@ test_values(void)
 	    "database_pool: 1\n"
 	    "stream:\n"
 	    "  ring_events: 1000000\n"
+	    "  threads: 64\n"
 	    "  auth_timeout_s: ~\n"
 	    "  ping_interval_s: 3600\n", &causes);
 	CHECK(cf != NULL);
@@ -212,6 +214,7 @@ test_values(void)
 	CHECK_INT_EQ(cf->http_threads, 64);
 	CHECK_INT_EQ(cf->db_pool_size, 1);
 	CHECK_INT_EQ(cf->stream_ring_events, 1000000);
+	CHECK_INT_EQ(cf->stream_threads, 64);
 	CHECK_INT_EQ(cf->ws_auth_timeout_s, 5);
 	CHECK_INT_EQ(cf->ws_ping_interval_s, 3600);
 	config_free(cf);
@@ -250,6 +253,8 @@ test_errors(void)
 	CHECK_ERROR("database: x\nwebhooks:\n  timeout_s: [1, 2]\n",
 	    "t.yaml:3: webhooks.timeout_s: must be an integer between 1 and "
 	    "300, not a list");
+	CHECK_ERROR("database: x\nstream:\n  threads: 65\n",
+	    "t.yaml:3: stream.threads: must be between 0 and 64");
 	CHECK_ERROR("database: x\nwebhooks:\n  timeout_s: ten\n",
 	    "t.yaml:3: webhooks.timeout_s: must be an integer between 1 and "
 	    "300, not \"ten\"");
