@@ -77,12 +77,14 @@ struct stream_event {
 	int64_t			 created_us;	/* wall clock; 0: unknown */
 	atomic_uint		 refs;		/* shards share events */
 	size_t			 len;
+	size_t			 hlen;	/* its frame header, before buf[LWS_PRE] */
 	size_t			 bytes;	/* memory held, estimated */
 	json_t			*scope_json;
 	struct stream_scope	*scope;
 	size_t			 n_scope;
 	unsigned char		 buf[];	/* LWS_PRE headroom, then the JSON */
 };
+_Static_assert(LWS_PRE >= WSFRAME_HEADER_MAX, "no room for a frame header");
 
 /* A user with connections: its principal and ws filters, held once. */
 struct stream_user {
@@ -365,6 +367,20 @@ stream_scope_bytes(const struct stream_scope *s)
 }
 
 /*
+ * Write the WebSocket frame header just before the message, once: every
+ * connection, in every shard, sends these same bytes as they are, and
+ * lws writes nothing into them (stream_write_batch()).
+ */
+static void
+stream_event_frame(struct stream_event *ev)
+{
+	unsigned char	hdr[WSFRAME_HEADER_MAX];
+
+	ev->hlen = wsframe_text_header(hdr, ev->len);
+	memcpy(ev->buf + LWS_PRE - ev->hlen, hdr, ev->hlen);
+}
+
+/*
  * An event from its row: the wire message {"type", "event_id", "tlp",
  * "data"} written once after LWS_PRE bytes of headroom (data is the jsonb
  * text as stored), and the parsed scope. Called by the streamdb thread.
@@ -399,6 +415,7 @@ stream_event_new(int64_t id, const char *type, const char *tlp,
 	ev->id = id;
 	atomic_init(&ev->refs, 1);
 	ev->len = len;
+	stream_event_frame(ev);
 
 	js = json_loads(scope, 0, NULL);
 	if (!json_is_array(js)) {
@@ -444,6 +461,7 @@ stream_event_control(json_t *msg)
 	json_decref(msg);
 	atomic_init(&ev->refs, 1);
 	ev->len = len;
+	stream_event_frame(ev);
 	return (ev);
 }
 
@@ -1451,11 +1469,12 @@ stream_receive(struct lws *wsi, struct stream_conn *c, const void *in,
 
 /*
  * Send the message at the head of the queue and those after it that fit
- * with it in STREAM_BATCH_BYTES: one message as lws frames it, several as
- * their frames side by side in one raw write (LWS_WRITE_HTTP is sent as
- * is on a WebSocket connection), so a backlog costs one send() per batch
- * rather than one per message. lws keeps what the kernel did not take and
- * sends it before calling us again. 0, or -1 to close.
+ * with it in STREAM_BATCH_BYTES, as their ready-made frames (one, or
+ * several side by side in the shard's buffer) in one raw write
+ * (LWS_WRITE_HTTP is sent as is on a WebSocket connection): a backlog
+ * costs one send() per batch rather than one per message. lws keeps what
+ * the kernel did not take and sends it before calling us again. 0, or -1
+ * to close.
  */
 static int
 stream_write_batch(struct lws *wsi, struct stream_conn *c)
@@ -1469,7 +1488,7 @@ stream_write_batch(struct lws *wsi, struct stream_conn *c)
 	total = 0;
 	while (n < c->q_len && n < sizeof done / sizeof done[0]) {
 		ev = c->q[(c->q_first + n) % c->q_cap];
-		len = ev->len + WSFRAME_HEADER_MAX;
+		len = ev->hlen + ev->len;
 		if (n > 0 && total + len > STREAM_BATCH_BYTES)
 			break;
 		total += len;
@@ -1477,18 +1496,16 @@ stream_write_batch(struct lws *wsi, struct stream_conn *c)
 	}
 	if (n == 1) {
 		ev = c->q[c->q_first];
-		total = ev->len;
-		/* The headroom is rewritten identically by each write. */
-		w = lws_write(wsi, ev->buf + LWS_PRE, total, LWS_WRITE_TEXT);
+		w = lws_write(wsi, ev->buf + LWS_PRE - ev->hlen, total,
+		    LWS_WRITE_HTTP);
 	} else {
 		p = sh->batch + LWS_PRE;
 		for (i = 0; i < n; i++) {
 			ev = c->q[(c->q_first + i) % c->q_cap];
-			p += wsframe_text_header(p, ev->len);
-			memcpy(p, ev->buf + LWS_PRE, ev->len);
-			p += ev->len;
+			memcpy(p, ev->buf + LWS_PRE - ev->hlen,
+			    ev->hlen + ev->len);
+			p += ev->hlen + ev->len;
 		}
-		total = p - (sh->batch + LWS_PRE);
 		w = lws_write(wsi, sh->batch + LWS_PRE, total, LWS_WRITE_HTTP);
 	}
 	for (i = 0; i < n; i++) {

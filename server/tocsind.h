@@ -315,7 +315,7 @@ extern const struct route api_deliveries_routes[];
 extern const struct route api_assets_routes[];
 extern const struct route api_warnings_routes[];
 
-/* wsframe.c: a server's text frame header, for several frames in one write. */
+/* wsframe.c: a server's text frame header, written once per event. */
 #define WSFRAME_HEADER_MAX	10
 size_t		 wsframe_text_header(unsigned char *, uint64_t);
 

@@ -2,10 +2,11 @@
  * wsframe.c: the header of an unmasked, final WebSocket text frame, as a
  * server sends it (RFC 6455, section 5.2): FIN and opcode 1, then the
  * payload length in 7 bits, or 126 and 16 bits, or 127 and 64 bits, in
- * network order. libwebsockets writes this header itself for each
- * lws_write(LWS_WRITE_TEXT); the stream writes it only to send several
- * queued messages in one lws_write() (stream_writeable()), which lws has
- * no call for.
+ * network order. libwebsockets would write this header into each
+ * message's headroom at every lws_write(LWS_WRITE_TEXT); the stream
+ * writes it once per event instead, so that the threads sharing an event
+ * only read it and several queued messages can leave in one write
+ * (stream_write_batch()), which lws has no call for.
  */
 #include "config.h"
 
