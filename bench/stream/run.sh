@@ -26,8 +26,10 @@
 # the tocsind connections are spread over, default 100), SERVERS (default
 # "tocsind mosquitto nchan"), TOCSIND (a binary instead of building one),
 # PERF=1 (perf record of the servers while publishing, in the results;
-# PERF=all: of the whole machine), IDLE_S (default 0: seconds the N_BIG
-# subscribers stay idle once connected before the fan-out starts; 25 puts
+# PERF=all: of the whole machine; PERF=stat: counts of syscalls),
+# PERF_FREQ (samples a second for PERF=1, default 499), IDLE_S (default
+# 0: seconds the N_BIG subscribers stay idle once connected before the
+# fan-out starts; 25 puts
 # tocsind's 30 s pings inside it, as on a server whose clients stay
 # connected),
 # BENCH_WORK (default /tmp/tocsin-bench-stream), BENCH_PORT_BASE (22800, below the
@@ -145,8 +147,18 @@ run_scenario() {
 		else
 			set -- -p "$(echo $pids | tr ' ' ',')"
 		fi
-		perf record -q -F 499 -g "$@" -o "$out.perf.data" \
-		    >/dev/null 2>&1 &
+		if [ "$PERF" = stat ]; then
+			perf stat -e 'syscalls:sys_enter_poll' \
+			    -e 'syscalls:sys_enter_sendto' \
+			    -e 'syscalls:sys_enter_write' \
+			    -e 'syscalls:sys_enter_read' \
+			    -e 'syscalls:sys_enter_recvfrom' \
+			    -e task-clock -e context-switches \
+			    "$@" -o "$out.perf.stat" >/dev/null 2>&1 &
+		else
+			perf record -q -F "${PERF_FREQ:-499}" -g "$@" \
+			    -o "$out.perf.data" >/dev/null 2>&1 &
+		fi
 		perf_pid=$!
 	fi
 	case $srv in
