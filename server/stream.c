@@ -1856,6 +1856,14 @@ stream_shard_init(struct stream_shard *s, const struct config *cfg)
 	if (tls_enabled())
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		    LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+	/*
+	 * And no client SSL_CTX, which lws 4.1 would make for each context
+	 * (with the system's CA store) and never free once a second context
+	 * has taken a new SSL_CTX ex_data index (a global of lws's): the
+	 * stream makes no client connections. With no listen_accept_role,
+	 * this option changes nothing else here.
+	 */
+	info.options |= LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
 	if ((s->ctx = lws_create_context(&info)) == NULL ||
 	    (s->vhost = lws_get_vhost_by_name(s->ctx, "stream")) == NULL) {
 		log_error("listen.ws: cannot start stream thread %zu",
