@@ -5,7 +5,10 @@ reaches the subscribers of both, once, in order, within a second (the
 product's promise), and the TLP rule holds on both. Changes to principals
 travel the same way: a subscription made through one instance takes effect
 on a connection to the other, and a token revoked through one closes the
-connections it opened on the other with 4401."""
+connections it opened on the other with 4401. Both instances serve the
+stream with two threads, which are dealt connections in turn: the two
+connections a user opens on instance 2 are on different threads, and
+principal changes must reach each."""
 
 from harness import *
 
@@ -23,7 +26,7 @@ def subscribe(d, token, flt):
 def pair(name):
     db = new_database(name)
     d1 = Daemon(db, stream={"threads": 2})
-    d2 = Daemon(db, migrate=False, bootstrap=False)
+    d2 = Daemon(db, migrate=False, bootstrap=False, stream={"threads": 2})
     d2.admin_token = d1.admin_token
     return d1, d2
 
