@@ -13,9 +13,7 @@ up on 10 s after an unanswered ping, 12 s after its last frame):
   server ends the TCP connection 12-13 s after the handshake (not before
   11 s, not after 16 s) and says why in its log."""
 
-import base64
 import select
-import struct
 import threading
 
 from harness import *
@@ -32,22 +30,8 @@ class RawClient:
 
     def __init__(self, port, token, answer):
         self.answer = answer
-        self.sock = socket.create_connection(("127.0.0.1", port), 10)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-            "Authorization: Bearer %s\r\n\r\n" % (port, key, token)).encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(1024)
-            assert chunk, "server closed during the handshake"
-            self.buf += chunk
+        self.sock, self.buf = raw_stream_socket(port, token)
         self.t0 = time.monotonic()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert b" 101 " in head.split(b"\r\n")[0] + b" ", \
-            "handshake: %r" % head[:80]
         self.pings = []		# seconds after the handshake
         self.texts = []		# parsed messages
         self.closes = []	# close frame payloads
@@ -55,27 +39,12 @@ class RawClient:
         self.stop = threading.Event()
 
     def _frame(self):
-        """One whole server frame off self.buf: (opcode, payload) or None.
-        Server frames are never masked; a bad frame fails the test."""
-        if len(self.buf) < 2:
+        """One whole server frame off self.buf: (opcode, payload) or None."""
+        f = ws_server_frame(self.buf)
+        if f is None:
             return None
-        b0, b1 = self.buf[0], self.buf[1]
-        assert b0 & 0x80, "fragmented frame (FIN clear): %r" % self.buf[:8]
-        assert not b1 & 0x80, "masked server frame"
-        n, i = b1 & 0x7F, 2
-        if n == 126:
-            if len(self.buf) < 4:
-                return None
-            n, i = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            if len(self.buf) < 10:
-                return None
-            n, i = struct.unpack("!Q", self.buf[2:10])[0], 10
-        if len(self.buf) < i + n:
-            return None
-        op, payload = b0 & 0x0F, self.buf[i:i + n]
-        self.buf = self.buf[i + n:]
-        return op, payload
+        self.buf = self.buf[f[2]:]
+        return f[0], f[1]
 
     def _send(self, op, payload):
         mask = os.urandom(4)

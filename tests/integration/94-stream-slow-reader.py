@@ -12,7 +12,6 @@ connection), while a subscriber that reads keeps receiving every item, in
 order, without a gap, and afterwards the cut one resumes from the last item
 it got and misses nothing."""
 
-import base64
 import select
 
 from harness import *
@@ -35,24 +34,7 @@ class RawClient:
     buffer; then it reads nothing until told to."""
 
     def __init__(self, port, token):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-            "Authorization: Bearer %s\r\n\r\n" % (port, key, token)).encode())
-        self.buf = b""
-        self.sock.settimeout(10)
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(1024)
-            assert chunk, "server closed during the handshake"
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        status = head.split(b"\r\n")[0]
-        assert b" 101 " in status + b" ", "handshake: %r" % status
+        self.sock, self.buf = raw_stream_socket(port, token, rcvbuf=4096)
 
     def drain(self, timeout):
         """Read until the server closes the connection; (bytes, seconds
@@ -77,24 +59,12 @@ class RawClient:
 
 
 def frames(data):
-    """Server frames (unmasked) in data: [(opcode, payload)]; a truncated
-    last frame is left out."""
-    out, i = [], 0
-    while i + 2 <= len(data):
-        op, n = data[i] & 0x0F, data[i + 1] & 0x7F
-        j = i + 2
-        if n == 126:
-            if j + 2 > len(data):
-                break
-            n, j = int.from_bytes(data[j:j + 2], "big"), j + 2
-        elif n == 127:
-            if j + 8 > len(data):
-                break
-            n, j = int.from_bytes(data[j:j + 8], "big"), j + 8
-        if j + n > len(data):
-            break
-        out.append((op, data[j:j + n]))
-        i = j + n
+    """Server frames in data: [(opcode, payload)]; a truncated last frame
+    is left out."""
+    out = []
+    while (f := ws_server_frame(data)) is not None:
+        out.append(f[:2])
+        data = data[f[2]:]
     return out
 
 

@@ -636,6 +636,57 @@ def advisory(**fields):
 
 # -------------------------------------------------------------- WebSocket
 
+def raw_stream_socket(port, token, rcvbuf=None):
+    """/v1/stream opened by hand on a plain socket (header auth), for tests
+    that must see frames as they come or not read at all: (socket, bytes
+    already received after the 101 answer). RCVBUF, if given, is set
+    before connecting."""
+    import base64
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((
+        "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+        "Authorization: Bearer %s\r\n\r\n" % (port, key, token)).encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(1024)
+        assert chunk, "server closed during the handshake"
+        buf += chunk
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    status = head.split(b"\r\n")[0]
+    assert b" 101 " in status + b" ", "handshake: %r" % status
+    return sock, buf
+
+
+def ws_server_frame(buf):
+    """The first whole server frame in BUF: (opcode, payload, bytes it
+    took), or None if BUF ends before it does. A server frame is whole
+    (FIN) and unmasked; anything else fails the test."""
+    if len(buf) < 2:
+        return None
+    b0, b1 = buf[0], buf[1]
+    assert b0 & 0x80, "fragmented frame (FIN clear): %r" % buf[:8]
+    assert not b1 & 0x80, "masked server frame"
+    n, i = b1 & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None
+        n, i = int.from_bytes(buf[2:4], "big"), 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None
+        n, i = int.from_bytes(buf[2:10], "big"), 10
+    if len(buf) < i + n:
+        return None
+    return b0 & 0x0F, buf[i:i + n], i + n
+
+
 class StreamClosed(AssertionError):
     def __init__(self, code, reason):
         super().__init__("stream closed: %s %s" % (code, reason))
