@@ -137,9 +137,12 @@ struct stream_conn {
 	lws_usec_t		 last_rx;	/* a frame or a pong came */
 	lws_usec_t		 ping_at;	/* pinged, no answer; 0: none */
 	int			 ping_due;	/* ping at next writeable */
+	int			 peer_closed;	/* the client sent a close */
+	int			 flush_pending;	/* on sh->flush */
 
 	TAILQ_ENTRY(stream_conn) entry;		/* sh->conns or sh->reap */
 	TAILQ_ENTRY(stream_conn) uentry;	/* user->conns */
+	TAILQ_ENTRY(stream_conn) fentry;	/* sh->flush */
 };
 
 /* What lws keeps per connection; the handshake's findings, then ours. */
@@ -193,6 +196,8 @@ struct stream_shard {
 
 	TAILQ_HEAD(, stream_conn) conns;	/* least recently heard first */
 	TAILQ_HEAD(, stream_conn) reap;
+	TAILQ_HEAD(, stream_conn) flush;	/* live pushes to write now */
+	int			 draining;	/* in stream_drain() */
 	size_t			 nconns;
 	TAILQ_HEAD(, stream_user) users;
 	struct stream_user	*buckets[STREAM_USER_BUCKETS];
@@ -233,6 +238,7 @@ static const lws_retry_bo_t stream_no_validity = {
 };
 
 static void	stream_replay_step(struct stream_conn *);
+static void	stream_flush(void);
 static void	stream_adopt(void);
 
 /* A job for streamdb, whose result comes back to this shard. */
@@ -753,8 +759,16 @@ stream_conn_push(struct stream_conn *c, struct stream_event *ev, int enforce)
 	c->q[(c->q_first + c->q_len) % c->q_cap] = ev;
 	c->q_len++;
 	c->q_bytes += ev->len;
-	if (c->q_len == 1)
-		lws_callback_on_writable(c->wsi);
+	if (c->q_len == 1) {
+		/* Live pushes are written when the drain ends (stream_flush). */
+		if (sh->draining && c->state == STREAM_LIVE) {
+			if (!c->flush_pending) {
+				c->flush_pending = 1;
+				TAILQ_INSERT_TAIL(&sh->flush, c, fentry);
+			}
+		} else
+			lws_callback_on_writable(c->wsi);
+	}
 	return (0);
 }
 
@@ -888,6 +902,10 @@ stream_conn_closed(struct stream_conn *c)
 {
 	c->wsi = NULL;
 	stream_conn_drop_queue(c);
+	if (c->flush_pending) {
+		TAILQ_REMOVE(&sh->flush, c, fentry);
+		c->flush_pending = 0;
+	}
 	TAILQ_REMOVE(&sh->conns, c, entry);
 	sh->nconns--;
 	metrics_ws_connections(-1);
@@ -1147,12 +1165,16 @@ stream_drain(void)
 {
 	struct streamdb_msg	*m, *next;
 
+	sh->draining = 1;
 	while ((m = streamdb_take(sh->index)) != NULL) {
 		for (; m != NULL; m = next) {
 			next = m->next;
 			stream_handle(m);
 		}
 	}
+	sh->draining = 0;
+	if (!sh->destroying)
+		stream_flush();
 }
 
 /* ---- Shutdown and the periodic tick. ---- */
@@ -1524,12 +1546,67 @@ stream_write_batch(struct lws *wsi, struct stream_conn *c)
 	return (w < (int)total ? -1 : 0);
 }
 
+/*
+ * Several batches while the socket takes them (a burst costs one loop turn
+ * per STREAM_WRITES_PER_TURN, not per message); a write the kernel took
+ * only in part leaves the pipe choked. 0, or -1 to close.
+ */
+static int
+stream_write_queue(struct lws *wsi, struct stream_conn *c)
+{
+	int	k;
+
+	for (k = 0; k < STREAM_WRITES_PER_TURN && c->q_len > 0; k++) {
+		if (k > 0 && lws_send_pipe_choked(wsi))
+			break;
+		if (stream_write_batch(wsi, c) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Write the live pushes a drain queued, there and then. An advisory for
+ * thousands of connections would otherwise cost a poll() over every socket
+ * and a writeable callback for each;
+ * a connection lws holds nothing back for takes its batch now, as it would
+ * have in that callback. The rest (a ping due, a close under way, bytes
+ * lws still holds, what the socket did not take) waits for writeable as
+ * before, so the queue limit still sees a slow reader.
+ */
+static void
+stream_flush(void)
+{
+	struct stream_conn	*c;
+
+	while ((c = TAILQ_FIRST(&sh->flush)) != NULL) {
+		TAILQ_REMOVE(&sh->flush, c, fentry);
+		c->flush_pending = 0;
+		if (c->wsi == NULL || c->q_len == 0)
+			continue;
+		if (c->state == STREAM_LIVE && c->close_code == 0 &&
+		    c->close_after == 0 && !c->ping_due && !c->peer_closed &&
+		    !lws_partial_buffered(c->wsi) &&
+		    stream_write_queue(c->wsi, c) != 0) {
+			/* Not in its callback: lws closes it on its next turn. */
+			stream_conn_drop_queue(c);
+			c->close_code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+			c->close_reason = "write failed";
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
+			    LWS_TO_KILL_ASYNC);
+			continue;
+		}
+		if (c->q_len > 0)
+			lws_callback_on_writable(c->wsi);
+	}
+}
+
 static int
 stream_writeable(struct lws *wsi, struct stream_conn *c)
 {
 	unsigned char		 ping[LWS_PRE + sizeof STREAM_PING_PAYLOAD];
 	size_t			 len;
-	int			 n, k;
+	int			 n;
 
 	if (c->close_code == 0 && c->close_after != 0 && c->q_len == 0)
 		c->close_code = c->close_after;
@@ -1554,17 +1631,8 @@ stream_writeable(struct lws *wsi, struct stream_conn *c)
 			lws_callback_on_writable(wsi);
 		return (0);
 	}
-	/*
-	 * Several writes while the socket takes them (a burst costs one
-	 * poll turn per STREAM_WRITES_PER_TURN, not per message); a write
-	 * the kernel took only in part leaves the pipe choked.
-	 */
-	for (k = 0; k < STREAM_WRITES_PER_TURN && c->q_len > 0; k++) {
-		if (k > 0 && lws_send_pipe_choked(wsi))
-			break;
-		if (stream_write_batch(wsi, c) != 0)
-			return (-1);
-	}
+	if (stream_write_queue(wsi, c) != 0)
+		return (-1);
 	if (c->state == STREAM_REPLAY)
 		stream_replay_step(c);
 	if (c->q_len > 0 || c->close_after != 0)
@@ -1599,6 +1667,10 @@ stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			stream_conn_heard(c);
 			stream_receive(wsi, c, in, len);
 		}
+		return (0);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c != NULL)
+			c->peer_closed = 1;
 		return (0);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (c != NULL)
@@ -1828,6 +1900,7 @@ stream_shard_init(struct stream_shard *s, const struct config *cfg)
 	s->batch = xmalloc(LWS_PRE + STREAM_BATCH_BYTES);
 	TAILQ_INIT(&s->conns);
 	TAILQ_INIT(&s->reap);
+	TAILQ_INIT(&s->flush);
 	TAILQ_INIT(&s->users);
 
 	/* A ping after ping_interval_s of silence; the hang-up if no answer
