@@ -15,7 +15,8 @@ set -eu
 # libFuzzer runtime for fuzz/run.sh; nginx and systemd (systemd-analyze)
 # for the deployment tests (98-deploy-units, 99-three-instances).
 PACKAGES="build-essential autoconf automake libtool pkg-config
-	libmicrohttpd-dev libwebsockets-dev libpq-dev libssl-dev libyaml-dev
+	libmicrohttpd-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
+	libpq-dev libssl-dev libyaml-dev
 	libjansson-dev libcurl4-openssl-dev libcmark-dev libgnutls28-dev
 	postgresql postgresql-client mandoc
 	python3 python3-websockets python3-aiosmtpd curl ca-certificates

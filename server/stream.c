@@ -42,6 +42,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "tocsind.h"
@@ -184,6 +185,8 @@ struct stream_shard {
 	lws_usec_t		 grace_us;	/* from the ping to hanging up */
 	size_t			 q_limit;
 	unsigned char		*batch;		/* LWS_PRE + STREAM_BATCH_BYTES */
+	struct ev_loop		*loop;		/* epoll, lws's through evlib-ev */
+	void			*foreign[1];	/* info.foreign_loops */
 
 	struct stream_event	**ring;		/* recent events, by id */
 	size_t			 ring_cap;
@@ -1201,9 +1204,8 @@ stream_tick_cb(lws_sorted_usec_list_t *sul)
 	stream_drain();		/* a safety net; wake-ups do the work */
 	if (sh->closing) {
 		if (sh->nconns == 0 || lws_now_usecs() >= sh->close_deadline) {
-			/* lws polls once more after timers: end that wait. */
 			sh->done = 1;
-			lws_cancel_service(sh->ctx);
+			ev_break(sh->loop, EVBREAK_ALL);
 		} else
 			lws_sul_schedule(sh->ctx, 0, &sh->sul_tick,
 			    stream_tick_cb, STREAM_STOP_TICK_US);
@@ -1567,8 +1569,8 @@ stream_write_queue(struct lws *wsi, struct stream_conn *c)
 
 /*
  * Write the live pushes a drain queued, there and then. An advisory for
- * thousands of connections would otherwise cost a poll() over every socket
- * and a writeable callback for each;
+ * thousands of connections would otherwise cost, for each, write interest
+ * set and cleared (two epoll_ctl()), a loop turn and a writeable callback;
  * a connection lws holds nothing back for takes its batch now, as it would
  * have in that callback. The rest (a ping due, a close under way, bytes
  * lws still holds, what the socket did not take) waits for writeable as
@@ -1839,10 +1841,8 @@ static void *
 stream_main(void *arg)
 {
 	sh = arg;
-	while (!sh->done) {
-		if (lws_service(sh->ctx, 0) < 0)
-			break;
-	}
+	while (!sh->done)
+		ev_run(sh->loop, 0);
 	return (NULL);
 }
 
@@ -1860,6 +1860,9 @@ stream_shard_destroy(struct stream_shard *s)
 	s->destroying = 1;
 	if (ctx != NULL)
 		lws_context_destroy(ctx);
+	if (s->loop != NULL)
+		ev_loop_destroy(s->loop);
+	s->loop = NULL;
 	stream_drain();		/* releases jobs' references */
 	stream_free_all();
 	sh = NULL;
@@ -1937,10 +1940,25 @@ stream_shard_init(struct stream_shard *s, const struct config *cfg)
 	 * this option changes nothing else here.
 	 */
 	info.options |= LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+	/*
+	 * The loop is libev's, on epoll, and ours to run (stream_main):
+	 * lws's own loop calls poll() over every socket of the thread at
+	 * each wake-up, a cost that grows with the connections. No signal
+	 * watcher on a loop lws is given; the daemon's signals stay its own.
+	 */
+	if ((s->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV)) == NULL &&
+	    (s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV)) == NULL) {
+		log_error("listen.ws: stream thread %zu: no event loop",
+		    s->index);
+		return (-1);
+	}
+	s->foreign[0] = s->loop;
+	info.foreign_loops = s->foreign;
+	info.options |= LWS_SERVER_OPTION_LIBEV;
 	if ((s->ctx = lws_create_context(&info)) == NULL ||
 	    (s->vhost = lws_get_vhost_by_name(s->ctx, "stream")) == NULL) {
-		log_error("listen.ws: cannot start stream thread %zu",
-		    s->index);
+		log_error("listen.ws: cannot start stream thread %zu (is "
+		    "libwebsockets-evlib-ev installed?)", s->index);
 		return (-1);
 	}
 	lws_sul_schedule(s->ctx, 0, &s->sul_tick, stream_tick_cb,
