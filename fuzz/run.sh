@@ -43,6 +43,8 @@ if ! pkgcf=$(pkg-config --cflags $libs) ||
     ! pkglibs=$(pkg-config --libs $libs); then
 	die "pkg-config misses a library; run sh deploy/setup.sh first"
 fi
+# And libev, which has no .pc file (configure.ac's AC_CHECK_LIB).
+pkglibs="$pkglibs -lev"
 mkdir -p "$out/obj" "$out/include" "$out/bin" || exit 1
 # Two runs may share build-fuzz/ (one target each, say): build one at a time.
 exec 9>"$out/.lock"
